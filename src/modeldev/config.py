@@ -1,0 +1,69 @@
+"""Settings resolved once: explicit arguments, then env `MODELDEV_*`, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ARTIFACTS_SUBDIR = "artifacts/epoch005-model-development"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that protect the machine from oversized input."""
+
+    max_rows: int = 5_000_000
+    max_columns: int = 2_000
+    max_combinations: int = 5_000
+    max_bundle_mb: int = 2_048
+    min_rows: int = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where modeldev keeps its state and how far it may go."""
+
+    workspace: Path
+    tracking_uri: str
+    artifacts_dir: Path
+    context_path: Path
+    jobs_dir: Path
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        """True when the tracking store is the embedded SQLite file."""
+        return self.tracking_uri.startswith("sqlite:")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def resolve_settings(workspace: str | Path | None = None, tracking_uri: str | None = None) -> Settings:
+    """Resolve settings from arguments, `MODELDEV_*` / `MLFLOW_TRACKING_URI`, then defaults."""
+    ws = Path(workspace or os.environ.get("MODELDEV_WORKSPACE") or "modeldev_workspace")
+    ws = ws.expanduser().resolve()
+    uri = (
+        tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{ws / 'mlflow.db'}"
+    )
+    artifacts = Path(os.environ.get("MODELDEV_ARTIFACTS_DIR") or ws / ARTIFACTS_SUBDIR)
+    context = Path(os.environ.get("MODELDEV_CONTEXT_PATH") or ws / "pipeline_context.json")
+    limits = Limits(
+        max_rows=_env_int("MODELDEV_MAX_ROWS", Limits.max_rows),
+        max_columns=_env_int("MODELDEV_MAX_COLUMNS", Limits.max_columns),
+        max_combinations=_env_int("MODELDEV_MAX_COMBINATIONS", Limits.max_combinations),
+        max_bundle_mb=_env_int("MODELDEV_MAX_BUNDLE_MB", Limits.max_bundle_mb),
+    )
+    return Settings(
+        workspace=ws,
+        tracking_uri=uri,
+        artifacts_dir=artifacts.expanduser().resolve(),
+        context_path=context.expanduser().resolve(),
+        jobs_dir=ws / "jobs",
+        limits=limits,
+    )

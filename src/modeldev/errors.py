@@ -1,0 +1,17 @@
+"""Errors that carry one clear sentence for the analyst."""
+
+
+class ModeldevError(Exception):
+    """Base class: the message is the one sentence shown in the app and on stderr."""
+
+
+class InputError(ModeldevError):
+    """Bad input (data, grid, arguments): nothing was started; the CLI exits with code 2."""
+
+
+class TrackingError(ModeldevError):
+    """The tracking store cannot be reached or used."""
+
+
+class AllFailedError(ModeldevError):
+    """Every framework of a session failed; the CLI exits with code 1."""

@@ -1,0 +1,1 @@
+"""Framework adapters behind one contract (see base.py); the registry lists them."""

@@ -1,0 +1,157 @@
+"""The adapter contract every framework module implements, and the fitted-model wrapper."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+
+from modeldev.preprocess import build_preprocessor
+from modeldev.split import Split
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(_event: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Typed schema of one tunable parameter: kind, range or choices, and whether null is allowed."""
+
+    kind: str  # "int", "float", "str" or "bool"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    nullable: bool = False
+    log: bool = False  # values spread on a log scale (charts)
+
+    def describe(self) -> str:
+        """Human description of the accepted values."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(map(str, self.choices))
+        elif self.low is not None or self.high is not None:
+            text = f"{self.kind} in [{self.low}, {self.high}]"
+        else:
+            text = self.kind
+        return text + (" or null" if self.nullable else "")
+
+
+@dataclass
+class FitContext:
+    """What a fit may use and how it reports: device, seed, threads, callbacks."""
+
+    device: str = "cpu"  # "cpu" or "gpu"
+    seed: int = 42
+    n_threads: int | None = None
+    on_progress: ProgressFn = _ignore
+    should_stop: Callable[[], bool] = _never
+
+
+@dataclass
+class FittedModel:
+    """A trained model with its preprocessing inside: takes raw rows, returns raw labels.
+
+    `core` is any object with `predict(Xt)` (class indices or floats) and, for classifiers,
+    `predict_proba(Xt)`, where Xt is the preprocessor's numeric output.
+    """
+
+    framework: str
+    task: str
+    preprocessor: ColumnTransformer
+    core: Any
+    classes: list = field(default_factory=list)
+    device_used: str = "cpu"
+    fallback_reason: str | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    fit_params: dict[str, Any] = field(default_factory=dict)
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Apply the fitted preprocessing to raw rows."""
+        return np.asarray(self.preprocessor.transform(X), dtype=np.float32)
+
+    def predict_encoded(self, X: pd.DataFrame) -> np.ndarray:
+        """Class indices (classification) or floats (regression)."""
+        if self.task == "regression":
+            return np.asarray(self.core.predict(self.transform(X)), dtype=float).ravel()
+        return np.asarray(self.predict_proba(X)).argmax(axis=1)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
+        """Class probabilities in `classes` order; None for regression."""
+        if self.task == "regression":
+            return None
+        return np.asarray(self.core.predict_proba(self.transform(X)), dtype=float)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predictions in the target's own labels (or floats for regression)."""
+        encoded = self.predict_encoded(X)
+        if self.task == "regression":
+            return encoded
+        return np.asarray(self.classes, dtype=object)[encoded]
+
+
+class Framework(abc.ABC):
+    """One framework adapter. Subclasses set the class attributes and implement `fit_core`."""
+
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+    family: ClassVar[str]  # preprocessing family: tree, linear or net
+    gpu_capable: ClassVar[bool] = False
+    prefix_param: ClassVar[str | None] = None  # staged-evaluation parameter, if any
+    requirements: ClassVar[tuple[str, ...]] = ("scikit-learn",)  # pip names for model logging
+
+    def is_available(self) -> tuple[bool, str]:
+        """Whether the framework imports here, with the reason when it does not."""
+        return True, ""
+
+    @abc.abstractmethod
+    def baseline_params(self, task: str) -> dict[str, Any]:
+        """Baseline parameters for a task."""
+
+    def param_schema(self, task: str) -> dict[str, ParamSpec]:
+        """Typed schema of the tunable parameters (empty: nothing to tune)."""
+        return {}
+
+    def default_grid(self, task: str) -> dict[str, list[Any]]:
+        """The default tuning grid (empty: nothing to tune)."""
+        return {}
+
+    @abc.abstractmethod
+    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+                 ctx: FitContext) -> tuple[Any, str]:
+        """Fit on preprocessed training rows; return (core model, device actually used)."""
+
+    def fit(self, split: Split, params: dict[str, Any] | None = None,
+            ctx: FitContext | None = None) -> FittedModel:
+        """Fit preprocessing and model on the training part of `split`."""
+        ctx = ctx or FitContext(seed=split.seed)
+        merged = {**self.baseline_params(split.task), **(params or {})}
+        pre = build_preprocessor(split.plan, self.family)
+        Xt = np.asarray(pre.fit_transform(split.X_train), dtype=np.float32)
+        Xt_val = np.asarray(pre.transform(split.X_val), dtype=np.float32)
+        core, device = self.fit_core(Xt, split, Xt_val, merged, ctx)
+        model = FittedModel(framework=self.name, task=split.task, preprocessor=pre, core=core,
+                            classes=list(split.classes), device_used=device, fit_params=merged)
+        model.history = list(getattr(core, "history_", []) or [])
+        model.fallback_reason = getattr(core, "fallback_reason_", None)
+        return model
+
+    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+                       values: list[int]) -> dict[int, np.ndarray]:
+        """Outputs of `model` truncated at each value of `prefix_param` (staged evaluation).
+
+        Returns, per value, class probabilities (classification) or predictions (regression)
+        equal to those of a separate fit with `prefix_param` set to that value. Only adapters
+        with a `prefix_param` implement it.
+        """
+        raise NotImplementedError(f"{self.name} has no staged evaluation")

@@ -1,0 +1,191 @@
+"""Registry of standardized metrics: one definition, used by every framework.
+
+Definitions (also in the README):
+- binary precision / recall / f1_score are for the positive class, the second of the two sorted
+  class labels (1 for a 0/1 target); multiclass uses the support-weighted average.
+- roc_auc is computed from probabilities: the positive class's for binary, one-vs-rest weighted
+  for multiclass. log_loss uses the full probability matrix.
+- mape is scikit-learn's mean_absolute_percentage_error: a fraction (0.1 means 10 %).
+- training_time is fit seconds; inference_time_ms the median milliseconds to score 1,000 rows
+  after a warm-up; model_size_mb the size of the saved model folder; gpu_used 1 only when the
+  fit really ran on a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+from modeldev.errors import InputError
+
+CLASSIFICATION_TASKS = ("binary", "multiclass")
+TASKS = (*CLASSIFICATION_TASKS, "regression")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One standardized metric: its name, which way is better and where it applies."""
+
+    name: str
+    higher_is_better: bool
+    tasks: tuple[str, ...]
+    charted: bool = True
+    needs_proba: bool = False
+    computed: bool = True  # False: measured by the training loop, not from predictions
+
+    @property
+    def direction(self) -> str:
+        """'max' or 'min', for charts and tables."""
+        return "max" if self.higher_is_better else "min"
+
+
+_C, _R, _ALL = CLASSIFICATION_TASKS, ("regression",), TASKS
+_REGISTRY: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", True, _C),
+        Metric("precision", True, _C),
+        Metric("recall", True, _C),
+        Metric("f1_score", True, _C),
+        Metric("roc_auc", True, _C, needs_proba=True),
+        Metric("log_loss", False, _C, needs_proba=True),
+        Metric("mse", False, _R),
+        Metric("rmse", False, _R),
+        Metric("mae", False, _R),
+        Metric("r2_score", True, _R),
+        Metric("mape", False, _R),
+        Metric("training_time", False, _ALL, computed=False),
+        Metric("inference_time_ms", False, _ALL, computed=False),
+        Metric("model_size_mb", False, _ALL, computed=False),
+        Metric("gpu_used", True, _ALL, charted=False, computed=False),
+    )
+}
+_CHARTED_ONLY_REGRESSION = {"model_size_mb"}
+
+
+def get_metric(name: str) -> Metric:
+    """Return the metric called `name`, or fail with the list of valid names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"Unknown metric '{name}'; valid metrics are: {', '.join(metric_names())}."
+        ) from None
+
+
+def metric_names(task: str | None = None) -> list[str]:
+    """Sorted names of the metrics, for one task or all."""
+    return sorted(n for n, m in _REGISTRY.items() if task is None or task in m.tasks)
+
+
+def task_metric_names(task: str) -> list[str]:
+    """The metrics of a task in their standard (issue) order."""
+    return [n for n, m in _REGISTRY.items() if task in m.tasks]
+
+
+def charted_metrics(task: str) -> list[str]:
+    """The 8 metrics drawn in the comparison chart for a task."""
+    names = [n for n, m in _REGISTRY.items() if task in m.tasks and m.charted]
+    if task in CLASSIFICATION_TASKS:
+        names = [n for n in names if n not in _CHARTED_ONLY_REGRESSION]
+    return names
+
+
+def default_primary_metric(task: str) -> str:
+    """f1_score for classification, rmse for regression."""
+    return "rmse" if task == "regression" else "f1_score"
+
+
+def check_primary_metric(name: str, task: str) -> Metric:
+    """Return the primary metric, refusing one that does not apply to the task."""
+    metric = get_metric(name)
+    if task not in metric.tasks:
+        raise InputError(
+            f"Metric '{name}' does not apply to {task} tasks; choose one of: "
+            f"{', '.join(metric_names(task))}."
+        )
+    return metric
+
+
+def is_better(candidate: float, incumbent: float | None, metric: str) -> bool:
+    """True when `candidate` beats `incumbent` for `metric` (NaN never wins)."""
+    if candidate is None or not np.isfinite(candidate):
+        return False
+    if incumbent is None or not np.isfinite(incumbent):
+        return True
+    return candidate > incumbent if get_metric(metric).higher_is_better else candidate < incumbent
+
+
+def improvement_pct(tuned: float, baseline: float, metric: str) -> float:
+    """Direction-aware relative improvement of `tuned` over `baseline`, in percent."""
+    if baseline == 0:
+        return 0.0 if tuned == baseline else float("inf")
+    sign = 1.0 if get_metric(metric).higher_is_better else -1.0
+    return float(sign * (tuned - baseline) / abs(baseline) * 100.0)
+
+
+def compute_metrics(
+    task: str,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    y_proba: np.ndarray | None = None,
+    n_classes: int | None = None,
+) -> dict[str, float]:
+    """Score predictions once for every prediction-based metric of the task.
+
+    For classification `y_true`/`y_pred` are encoded labels 0..K-1 and `y_proba` has K columns.
+    """
+    if task == "regression":
+        return _regression(np.asarray(y_true, float), np.asarray(y_pred, float))
+    return _classification(task, np.asarray(y_true), np.asarray(y_pred), y_proba, n_classes)
+
+
+def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    mse = float(skm.mean_squared_error(y, p))
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(skm.mean_absolute_error(y, p)),
+        "r2_score": float(skm.r2_score(y, p)),
+        "mape": float(skm.mean_absolute_percentage_error(y, p)),
+    }
+
+
+def _classification(
+    task: str, y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, n_classes: int | None
+) -> dict[str, float]:
+    k = n_classes or int(max(y.max(), p.max()) + 1)
+    labels = list(range(k))
+    avg = {"average": "binary", "pos_label": 1} if task == "binary" else {"average": "weighted"}
+    out = {
+        "accuracy": float(skm.accuracy_score(y, p)),
+        "precision": float(skm.precision_score(y, p, zero_division=0, **avg)),
+        "recall": float(skm.recall_score(y, p, zero_division=0, **avg)),
+        "f1_score": float(skm.f1_score(y, p, zero_division=0, **avg)),
+    }
+    out.update(_probability_metrics(task, y, proba, labels))
+    return out
+
+
+def _probability_metrics(
+    task: str, y: np.ndarray, proba: np.ndarray | None, labels: list[int]
+) -> dict[str, float]:
+    if proba is None:
+        return {"roc_auc": float("nan"), "log_loss": float("nan")}
+    proba = np.clip(np.asarray(proba, float), 0.0, 1.0)
+    try:
+        if task == "binary":
+            auc = skm.roc_auc_score(y, proba[:, 1])
+        else:
+            auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted", labels=labels)
+    except ValueError:  # a split with one class present has no ROC curve
+        auc = float("nan")
+    return {"roc_auc": float(auc), "log_loss": float(skm.log_loss(y, proba, labels=labels))}
+
+
+def finite_or_none(values: Mapping[str, float]) -> dict[str, float | None]:
+    """JSON-safe copy: NaN and inf become None."""
+    return {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in values.items()}
