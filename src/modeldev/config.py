@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modeldev.errors import InputError
+
 ARTIFACTS_SUBDIR = "artifacts/epoch005-model-development"
 
 
@@ -39,10 +41,16 @@ class Settings:
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number, got {raw!r}.") from None
 
 
-def resolve_settings(workspace: str | Path | None = None, tracking_uri: str | None = None) -> Settings:
+def resolve_settings(workspace: str | Path | None = None,
+                     tracking_uri: str | None = None) -> Settings:
     """Resolve settings from arguments, `MODELDEV_*` / `MLFLOW_TRACKING_URI`, then defaults."""
     ws = Path(workspace or os.environ.get("MODELDEV_WORKSPACE") or "modeldev_workspace")
     ws = ws.expanduser().resolve()

@@ -77,7 +77,8 @@ def _read_csv(p: Path, sep: str) -> pd.DataFrame:
     if b"\x00" in head:
         raise InputError(f"Could not read {p}: it is not a text CSV file (binary content).")
     try:
-        header = next(csv.reader(io.StringIO(head.decode("utf-8", errors="replace")), delimiter=sep))
+        text = io.StringIO(head.decode("utf-8", errors="replace"))
+        header = next(csv.reader(text, delimiter=sep))
     except (csv.Error, StopIteration) as exc:
         raise InputError(f"Could not read {p}: {exc}.") from None
     _refuse_duplicate_columns(pd.Index([h.strip() for h in header]), p)

@@ -176,6 +176,7 @@ def _probability_metrics(
     if proba is None:
         return {"roc_auc": float("nan"), "log_loss": float("nan")}
     proba = np.clip(np.asarray(proba, float), 0.0, 1.0)
+    proba = proba / proba.sum(axis=1, keepdims=True)  # float32 nets sum to 1 +- 1e-7
     try:
         if task == "binary":
             auc = skm.roc_auc_score(y, proba[:, 1])

@@ -68,7 +68,8 @@ def prepare(frame: pd.DataFrame, target: str | None, task: str = "auto",
         notices += _check_classes(y, target)
     plan = plan_columns(X)
     if plan.dropped:
-        notices.append("Dropped columns: " + "; ".join(f"{c} ({r})" for c, r in plan.dropped.items()))
+        dropped = "; ".join(f"{c} ({r})" for c, r in plan.dropped.items())
+        notices.append(f"Dropped columns: {dropped}")
     if plan.with_inf:
         notices.append("Infinite values are treated as missing in: " + ", ".join(plan.with_inf))
     if not plan.used:
@@ -85,7 +86,8 @@ def _check_size(frame: pd.DataFrame, limits: Limits) -> None:
     if rows > limits.max_rows:
         raise InputError(f"Too many rows: {rows:,} rows, the limit is {limits.max_rows:,}.")
     if cols > limits.max_columns:
-        raise InputError(f"Too many columns: {cols:,} columns, the limit is {limits.max_columns:,}.")
+        raise InputError(
+            f"Too many columns: {cols:,} columns, the limit is {limits.max_columns:,}.")
 
 
 def _check_target_values(y: pd.Series, target: str) -> None:
@@ -161,9 +163,9 @@ def plan_columns(X: pd.DataFrame) -> ColumnPlan:
         (plan.numeric if numeric else plan.categorical).append(col)
         if s.isna().any():
             plan.with_missing.append(col)
-        if numeric and not pd.api.types.is_bool_dtype(s):
-            if np.isinf(s.to_numpy(dtype=float, na_value=np.nan)).any():
-                plan.with_inf.append(col)
+        if (numeric and not pd.api.types.is_bool_dtype(s)
+                and np.isinf(s.to_numpy(dtype=float, na_value=np.nan)).any()):
+            plan.with_inf.append(col)
     return plan
 
 

@@ -27,7 +27,7 @@ def _ignore(_event: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """Typed schema of one tunable parameter: kind, range or choices, and whether null is allowed."""
+    """Typed schema of one tunable parameter: kind, range or choices, whether null is allowed."""
 
     kind: str  # "int", "float", "str" or "bool"
     low: float | None = None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from modeldev.frameworks.base import FitContext, Framework, ParamSpec
+from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
 from modeldev.split import Split
 
 CLASSIFICATION = ("binary", "multiclass")
@@ -86,7 +87,34 @@ class RandomForestAdapter(Framework):
                     min_samples_split=int(params["min_samples_split"]),
                     min_samples_leaf=int(params["min_samples_leaf"]),
                     random_state=ctx.seed, n_jobs=ctx.n_threads or -1)
-        return model.fit(Xt, split.y_train), "cpu"
+        model.fit(Xt, split.y_train)
+        # sklearn sums the trees' outputs in whatever order its threads finish, so predictions
+        # with n_jobs > 1 can differ in the last bit from run to run; one thread sums them in
+        # tree order, which makes them reproducible and equal to staged_outputs.
+        model.set_params(n_jobs=1)
+        return model, "cpu"
+
+    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+                       values: list[int]) -> dict[int, np.ndarray]:
+        """Outputs of the first k trees, averaged as sklearn averages a k-tree forest.
+
+        sklearn draws every tree's seed from random_state in order, so the first k trees of a
+        forest are the trees of a k-tree forest grown with the same seed.
+        """
+        trees = model.core.estimators_
+        stages = sorted({int(v) for v in values})
+        if not stages or stages[0] < 1 or stages[-1] > len(trees):
+            raise ValueError(f"staged n_estimators values {values} are outside 1..{len(trees)}")
+        Xt = model.transform(X)
+        total, out = None, {}
+        for i, tree in enumerate(trees[: stages[-1]], start=1):
+            pred = tree.predict(Xt) if model.task == "regression" else tree.predict_proba(Xt)
+            if total is None:
+                total = np.zeros(pred.shape, dtype=np.float64)
+            total += pred  # the same running sum, in the same order, as sklearn's predict
+            if i in stages:
+                out[i] = total / i
+        return {int(v): out[int(v)] for v in values}
 
 
 class LinearRegressionAdapter(Framework):

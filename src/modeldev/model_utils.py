@@ -1,0 +1,85 @@
+"""Reusable helpers under the names analysts know from the notebooks this tool replaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modeldev.frameworks.base import FitContext, FittedModel
+from modeldev.frameworks.registry import get_framework
+from modeldev.gpu import detect_gpu, resolve_device
+from modeldev.metrics import get_metric
+from modeldev.split import Split
+from modeldev.tracking import Tracker
+
+__all__ = [
+    "detect_gpu", "log_standardized_metrics", "train_framework", "train_sklearn_model",
+    "train_xgboost_model", "train_lightgbm_model", "train_tensorflow_model",
+    "train_pytorch_model", "train_statsmodels_model", "log_model", "load_model",
+]
+
+
+def log_standardized_metrics(tracker: Tracker, run_id: str, metrics: dict[str, float],
+                             prefix: str = "") -> dict[str, float]:
+    """Log metrics under their standardized names (unknown names are refused); return them."""
+    for name in metrics:
+        get_metric(name)
+    logged = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
+    tracker.log_batch(run_id, metrics=logged)
+    return logged
+
+
+def train_framework(name: str, split: Split, params: dict[str, Any] | None = None,
+                    device: str = "auto") -> FittedModel:
+    """Fit the framework called `name` on `split` (baseline params overridden by `params`)."""
+    adapter = get_framework(name, split.task)
+    resolved, _ = resolve_device(device, adapter)
+    return adapter.fit(split, params, FitContext(device=resolved, seed=split.seed))
+
+
+def train_sklearn_model(split: Split, params: dict[str, Any] | None = None,
+                        kind: str = "random_forest") -> FittedModel:
+    """scikit-learn: kind is 'logistic_regression', 'random_forest' or 'linear_regression'."""
+    return train_framework(f"sklearn_{kind}", split, params, "cpu")
+
+
+def train_xgboost_model(split: Split, params: dict[str, Any] | None = None,
+                        device: str = "auto") -> FittedModel:
+    """XGBoost baseline (GPU when available and asked for)."""
+    return train_framework("xgboost_baseline", split, params, device)
+
+
+def train_lightgbm_model(split: Split, params: dict[str, Any] | None = None,
+                         device: str = "auto") -> FittedModel:
+    """LightGBM baseline."""
+    return train_framework("lightgbm_baseline", split, params, device)
+
+
+def train_tensorflow_model(split: Split, params: dict[str, Any] | None = None,
+                           device: str = "auto") -> FittedModel:
+    """Keras Sequential net with two hidden layers."""
+    return train_framework("tensorflow_nn", split, params, device)
+
+
+def train_pytorch_model(split: Split, params: dict[str, Any] | None = None,
+                        device: str = "auto") -> FittedModel:
+    """PyTorch MLP with two hidden layers."""
+    return train_framework("pytorch_nn", split, params, device)
+
+
+def train_statsmodels_model(split: Split, kind: str = "ols") -> FittedModel:
+    """statsmodels regression: kind is 'ols' or 'glm'."""
+    return train_framework(f"statsmodels_{kind}", split, None, "cpu")
+
+
+def log_model(tracker: Tracker, run_id: str, model: FittedModel, split: Split) -> str:
+    """Log a fitted model to a run as a pyfunc model; returns its URI."""
+    adapter = get_framework(model.framework, model.task)
+    uri, _ = tracker.log_model(run_id, model, split.X_train.head(5), list(adapter.requirements))
+    return uri
+
+
+def load_model(model_uri: str) -> Any:
+    """Load a model modeldev logged (an MLflow URI) as a pyfunc; never load untrusted files."""
+    from modeldev.tracking import load_model as _load
+
+    return _load(model_uri)

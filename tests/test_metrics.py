@@ -1,0 +1,89 @@
+"""Standardized metrics equal scikit-learn's own functions; the registry behaves like a registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from modeldev.errors import InputError
+from modeldev.metrics import (
+    charted_metrics,
+    check_primary_metric,
+    compute_metrics,
+    get_metric,
+    improvement_pct,
+    is_better,
+    metric_names,
+    task_metric_names,
+)
+
+RNG = np.random.default_rng(3)
+
+
+def test_binary_against_sklearn():
+    y = RNG.integers(0, 2, 200)
+    proba1 = np.clip(y * 0.6 + RNG.uniform(0, 0.4, 200), 0, 1)
+    proba = np.column_stack([1 - proba1, proba1])
+    pred = proba.argmax(1)
+    m = compute_metrics("binary", y, pred, proba, 2)
+    assert m["accuracy"] == skm.accuracy_score(y, pred)
+    assert m["precision"] == skm.precision_score(y, pred)
+    assert m["recall"] == skm.recall_score(y, pred)
+    assert m["f1_score"] == skm.f1_score(y, pred)
+    assert m["roc_auc"] == skm.roc_auc_score(y, proba1)
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba))
+
+
+def test_multiclass_weighted_against_sklearn():
+    y = RNG.integers(0, 3, 300)
+    proba = RNG.dirichlet([1, 1, 1], 300)
+    proba[np.arange(300), y] += 0.5
+    proba /= proba.sum(1, keepdims=True)
+    pred = proba.argmax(1)
+    m = compute_metrics("multiclass", y, pred, proba, 3)
+    assert m["f1_score"] == skm.f1_score(y, pred, average="weighted")
+    assert m["precision"] == skm.precision_score(y, pred, average="weighted")
+    assert m["roc_auc"] == skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted")
+
+
+def test_regression_against_sklearn():
+    y = RNG.normal(10, 2, 100)
+    p = y + RNG.normal(0, 1, 100)
+    m = compute_metrics("regression", y, p)
+    assert m["mse"] == skm.mean_squared_error(y, p)
+    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)))
+    assert m["r2_score"] == skm.r2_score(y, p)
+    assert m["mape"] == skm.mean_absolute_percentage_error(y, p)
+
+
+def test_missing_class_in_a_part_keeps_metrics_defined():
+    y = np.array([0, 0, 2, 2])
+    proba = np.array([[.8, .1, .1], [.6, .3, .1], [.1, .1, .8], [.2, .2, .6]])
+    m = compute_metrics("multiclass", y, proba.argmax(1), proba, 3)
+    assert np.isfinite(m["log_loss"]) and m["accuracy"] == 1.0
+
+
+def test_registry_names_and_errors():
+    assert metric_names() == sorted(metric_names())
+    with pytest.raises(InputError, match="valid metrics are: accuracy, f1_score"):
+        get_metric("f1")
+    with pytest.raises(InputError, match="does not apply to regression"):
+        check_primary_metric("f1_score", "regression")
+    assert task_metric_names("binary") == ["accuracy", "precision", "recall", "f1_score", "roc_auc",
+                                           "log_loss", "training_time", "inference_time_ms",
+                                           "model_size_mb", "gpu_used"]
+
+
+def test_charted_are_the_eight():
+    assert charted_metrics("binary") == ["accuracy", "precision", "recall", "f1_score", "roc_auc",
+                                         "log_loss", "training_time", "inference_time_ms"]
+    assert charted_metrics("regression") == ["mse", "rmse", "mae", "r2_score", "mape",
+                                             "training_time", "inference_time_ms", "model_size_mb"]
+
+
+def test_direction_aware_comparison_and_improvement():
+    assert is_better(0.9, 0.8, "f1_score") and not is_better(0.9, 0.8, "rmse")
+    assert is_better(0.1, None, "rmse") and not is_better(float("nan"), 0.5, "f1_score")
+    assert improvement_pct(0.9, 0.8, "f1_score") == pytest.approx(12.5)
+    assert improvement_pct(8.0, 10.0, "rmse") == pytest.approx(20.0)

@@ -1,0 +1,75 @@
+"""Staged evaluation: one fit read at smaller n_estimators equals separate fits, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modeldev.frameworks.base import FitContext, Framework
+from modeldev.frameworks.lightgbm_adapter import LightGBMAdapter
+from modeldev.frameworks.sklearn_models import RandomForestAdapter
+from modeldev.frameworks.xgboost_adapter import XGBoostAdapter
+from modeldev.split import Split, make_split
+from modeldev.validation import prepare
+
+STAGES = [5, 10, 20]
+# Subsampling on, so the test covers the random draws of every round.
+PARAMS = {
+    "xgboost_baseline": {"subsample": 0.8, "colsample_bytree": 0.8, "max_depth": 4},
+    "lightgbm_baseline": {"subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8,
+                          "num_leaves": 7, "min_child_samples": 5},
+    "sklearn_random_forest": {"max_depth": 6, "min_samples_leaf": 3},
+}
+ADAPTERS = (XGBoostAdapter(), LightGBMAdapter(), RandomForestAdapter())
+CASES = [pytest.param(a, t, id=f"{a.name}-{t}") for a in ADAPTERS
+         for t in ("binary", "multiclass", "regression")]
+
+
+def tiny_split(task: str, rows: int = 200, seed: int = 3) -> Split:
+    """Noisy numeric and text features, so that trees keep changing from round to round."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(4)})
+    frame["kind"] = rng.choice(["a", "b", "c", None], size=rows)
+    noise = rng.normal(size=rows)
+    signal = frame["x0"] - frame["x1"] * frame["x2"] + (frame["kind"] == "a") + noise
+    if task == "regression":
+        frame["target"] = signal
+    else:
+        k = 2 if task == "binary" else 3
+        cuts = np.quantile(signal, np.linspace(0, 1, k + 1)[1:-1])
+        frame["target"] = np.searchsorted(cuts, signal)
+    return make_split(prepare(frame, "target", task=task), seed=seed)
+
+
+def _output(adapter: Framework, split, params: dict, n: int) -> np.ndarray:
+    model = adapter.fit(split, {**params, "n_estimators": n}, FitContext(seed=7, n_threads=2))
+    X = split.X_val
+    out = model.predict(X) if split.task == "regression" else model.predict_proba(X)
+    return np.asarray(out, dtype=float)
+
+
+@pytest.mark.parametrize(("adapter", "task"), CASES)
+def test_staged_equals_separate_fits(adapter: Framework, task: str) -> None:
+    """Outputs at 5, 10 and 20 of one 20-round fit are exactly those of separate fits."""
+    split = tiny_split(task)
+    params = PARAMS[adapter.name]
+    full = adapter.fit(split, {**params, "n_estimators": max(STAGES)},
+                       FitContext(seed=7, n_threads=2))
+    staged = adapter.staged_outputs(full, split.X_val, STAGES)
+    assert sorted(staged) == STAGES
+    for k in STAGES:
+        separate = _output(adapter, split, params, k)
+        assert staged[k].shape == separate.shape
+        np.testing.assert_array_equal(staged[k], separate, err_msg=f"{adapter.name} at {k}")
+    # The stages must differ from each other, or the comparison proves nothing.
+    assert not np.array_equal(staged[5], staged[20])
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
+def test_staged_refuses_values_beyond_the_fit(adapter: Framework) -> None:
+    """Asking for more rounds than were fitted is an error, not a silent truncation."""
+    split = tiny_split("binary")
+    model = adapter.fit(split, {"n_estimators": 5}, FitContext(seed=0, n_threads=1))
+    with pytest.raises(ValueError, match="outside"):
+        adapter.staged_outputs(model, split.X_val, [3, 6])

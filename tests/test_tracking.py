@@ -1,0 +1,383 @@
+"""tracking.py against real MLflow: a temp SQLite store, and a real `mlflow server` on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from modeldev.config import Settings, resolve_settings
+from modeldev.errors import TrackingError
+from modeldev.frameworks.sklearn_models import LogisticRegressionAdapter
+from modeldev.split import make_split
+from modeldev.tracking import (
+    HTTP_ENV_DEFAULTS,
+    PARAM_MAX_CHARS,
+    TAG_HOST,
+    TAG_PARENT,
+    TAG_PID,
+    TAG_PID_START,
+    Tracker,
+    package_requirements,
+)
+from modeldev.validation import prepare
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _clear_http_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset MLflow's HTTP env vars for the test and restore them afterwards."""
+    for name in HTTP_ENV_DEFAULTS:
+        monkeypatch.setenv(name, "x")  # records the original value for restore
+        monkeypatch.delenv(name)
+
+
+# --- store initialisation ----------------------------------------------------------------------
+
+def _open_store(workspace: str, barrier: mp.synchronize.Barrier, out: mp.Queue) -> None:
+    try:
+        barrier.wait(timeout=120)
+        tracker = Tracker(resolve_settings(workspace=workspace,
+                                           tracking_uri=f"sqlite:///{workspace}/mlflow.db"))
+        exp = tracker.experiment_id("shared")
+        run = tracker.start_run(exp, f"run-{os.getpid()}")
+        tracker.end_run(run)
+        out.put(("ok", run))
+    except BaseException as exc:  # report everything: the parent asserts
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_fresh_store_opened_by_four_processes_at_once(tmp_path: Path) -> None:
+    workspace = tmp_path / "fresh" / "workspace"  # does not exist yet
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_open_store, args=(str(workspace), barrier, out))
+             for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=240) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [status for status, _ in results] == ["ok"] * 4, results
+    tracker = Tracker(resolve_settings(workspace=workspace,
+                                       tracking_uri=f"sqlite:///{workspace}/mlflow.db"))
+    runs = tracker.search_runs([tracker.experiment_id("shared")])
+    assert sorted(r.info.run_id for r in runs) == sorted(run for _, run in results)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_unusable_store_file_gives_one_clear_sentence(settings: Settings) -> None:
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    (settings.workspace / "mlflow.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(TrackingError, match=r"^Could not open the MLflow store .*mlflow\.db: "):
+        Tracker(settings)
+
+
+# --- experiments, runs, batches ------------------------------------------------------------------
+
+def test_experiment_get_or_create_and_artifact_location(settings: Settings) -> None:
+    tracker = Tracker(settings)
+    first = tracker.experiment_id("churn model [v2]")
+    assert tracker.experiment_id("churn model [v2]") == first
+    location = tracker.client.get_experiment(first).artifact_location
+    assert location.startswith((settings.workspace / "mlartifacts").as_uri() + "/")
+    tracker.client.delete_experiment(first)
+    assert tracker.experiment_id("churn model [v2]") == first  # restored, not a crash
+    assert tracker.client.get_experiment(first).lifecycle_stage == "active"
+
+
+def test_nested_runs_tags_and_statuses(settings: Settings) -> None:
+    tracker = Tracker(settings)
+    exp = tracker.experiment_id("nesting")
+    parent = tracker.start_run(exp, "phase1_baselines", tags={"kind": "session"})
+    kids = [tracker.start_run(exp, name, parent, {"framework": name}) for name in ("a", "b")]
+    tracker.start_run(exp, "unrelated")
+    tracker.set_tags(kids[0], {"error": "x" * 9000, "n_failed": 1})
+    tracker.end_run(kids[0], "FAILED")
+    tracker.end_run(kids[1])
+    with pytest.raises(ValueError, match="FINISHED, FAILED, KILLED"):
+        tracker.end_run(parent, "DONE")
+    children = {r.info.run_id: r for r in tracker.child_runs(parent)}
+    assert set(children) == set(kids)
+    failed = children[kids[0]]
+    assert failed.info.status == "FAILED" and failed.info.run_name == "a"
+    assert failed.data.tags[TAG_PARENT] == parent and failed.data.tags["framework"] == "a"
+    assert failed.data.tags[TAG_PID] == str(os.getpid())
+    assert failed.data.tags[TAG_HOST] == socket.gethostname()
+    assert failed.data.tags["n_failed"] == "1" and len(failed.data.tags["error"]) < 8000
+    assert children[kids[1]].info.status == "FINISHED"
+    assert tracker.get_run(parent).info.status == "RUNNING"
+    assert tracker.get_run(parent).data.tags["kind"] == "session"
+
+
+def test_log_batch_caps_params_and_skips_non_finite_metrics(settings: Settings) -> None:
+    tracker = Tracker(settings)
+    run = tracker.start_run(tracker.experiment_id("batch"), "child")
+    grid = {"C": list(range(2000))}
+    tracker.log_batch(run, params={"grid": grid, "solver": "lbfgs", "max_depth": None},
+                      metrics={"f1_score": 0.75, "roc_auc": np.float32(0.5),
+                               "log_loss": float("nan"), "mape": float("inf"), "gpu_used": True},
+                      tags={"framework": "lr"}, step=3)
+    tracker.log_metric_history(run, "loss", [0.9, float("nan"), 0.5, 0.4])
+    data = tracker.get_run(run).data
+    assert len(str(grid)) > 6000
+    assert len(data.params["grid"]) == PARAM_MAX_CHARS and data.params["grid"].endswith("...")
+    assert data.params["solver"] == "lbfgs" and data.params["max_depth"] == "None"
+    assert data.metrics.keys() == {"f1_score", "roc_auc", "gpu_used", "loss"}
+    assert data.tags["framework"] == "lr"
+    history = tracker.client.get_metric_history(run, "loss")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
+        (1, 0.9), (3, 0.5), (4, 0.4)]
+    assert tracker.client.get_metric_history(run, "f1_score")[0].step == 3
+
+
+def test_search_runs_follows_page_tokens_past_1000(settings: Settings) -> None:
+    tracker = Tracker(settings)
+    exp = tracker.experiment_id("many")
+    parent = tracker.start_run(exp, "tuning_parent")
+    store = tracker.client  # plain create_run: the point is the paging, not our tags
+    made = {store.create_run(exp, tags={TAG_PARENT: parent}).info.run_id for _ in range(1003)}
+    assert {r.info.run_id for r in tracker.child_runs(parent)} == made
+    assert len(tracker.search_runs([exp], max_results=1002)) == 1002
+    newest = tracker.search_runs([exp], order_by=["attributes.start_time DESC"], max_results=3)
+    assert len(newest) == 3 and parent not in {r.info.run_id for r in newest}
+
+
+def test_artifacts_logged_to_the_workspace(settings: Settings, tmp_path: Path) -> None:
+    tracker = Tracker(settings)
+    run = tracker.start_run(tracker.experiment_id("files"), "parent")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "all_models_metrics.json").write_text("[]")
+    (folder / "summary.csv").write_text("a\n1\n")
+    tracker.log_artifacts(run, folder)
+    tracker.log_artifact(run, folder / "summary.csv", "tables")
+    names = {a.path for a in tracker.client.list_artifacts(run)}
+    assert names == {"all_models_metrics.json", "summary.csv", "tables"}
+    assert tracker.get_run(run).info.artifact_uri.startswith(
+        (settings.workspace / "mlartifacts").as_uri())
+    with pytest.raises(TrackingError, match="logging an artifact"):
+        tracker.log_artifact(run, folder / "missing.json")
+
+
+# --- models --------------------------------------------------------------------------------------
+
+def _tiny_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 60
+    x1 = rng.normal(size=n)
+    frame = pd.DataFrame({
+        "x1": x1, "x2": rng.normal(size=n),
+        "city": rng.choice(["paris", "lyon", "nice"], size=n),
+        "label": np.where(x1 + rng.normal(scale=0.5, size=n) > 0, "yes", "no"),
+    })
+    frame.loc[[2, 11], "x1"] = np.nan
+    frame.loc[[4, 17], "city"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def fitted_and_split():
+    """A small sklearn-based FittedModel and its split (text column, NaNs)."""
+    split = make_split(prepare(_tiny_frame(), "label"))
+    return LogisticRegressionAdapter().fit(split), split
+
+
+def test_pyfunc_round_trip_gives_identical_labels(settings: Settings, fitted_and_split) -> None:
+    fitted, split = fitted_and_split
+    tracker = Tracker(settings)
+    run = tracker.start_run(tracker.experiment_id("models"), "sklearn_logistic_regression")
+    example = pd.concat([split.X_train.head(5), _tiny_frame().drop(columns="label").iloc[[2, 4]]])
+    uri, size_mb = tracker.log_model(run, fitted, example, ["scikit-learn"])
+    assert 0 < size_mb < 5
+    assert tracker.get_run(run).info.status == "RUNNING"  # logging a model ends nothing
+    raw = pd.concat([split.X_test, split.X_val], ignore_index=True)
+    expected = fitted.predict(raw)
+    assert set(expected) == {"yes", "no"}
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(uri).predict(raw), expected)
+    np.testing.assert_array_equal(tracker.load_model(uri).predict(raw), expected)
+    model_id = uri.split("/models/")[1].split("/")[0]
+    logged = tracker.client.get_logged_model(model_id)
+    assert logged.source_run_id == run and logged.status.to_proto() == 2  # READY
+    assert tracker.load_model(f"models:/{model_id}").predict(raw.head(3)).tolist() == \
+        expected[:3].tolist()
+    saved = Path(urllib.parse.urlparse(uri).path)
+    assert saved.is_relative_to(settings.workspace / "mlartifacts")
+    signature = mlflow.models.Model.load(str(saved)).signature
+    assert signature.inputs.input_names() == ["x1", "x2", "city"]
+    assert "scikit-learn==" in (saved / "requirements.txt").read_text()
+
+
+def test_a_model_that_cannot_be_saved_is_marked_failed(settings: Settings,
+                                                       fitted_and_split) -> None:
+    fitted, split = fitted_and_split
+    unpicklable = dataclasses.replace(fitted, fit_params={"lock": threading.Lock()})
+    tracker = Tracker(settings)
+    exp = tracker.experiment_id("broken model")
+    run = tracker.start_run(exp, "lr")
+    with pytest.raises(TrackingError, match=r"logging a model .*cannot pickle '_thread.lock'"):
+        tracker.log_model(run, unpicklable, split.X_train.head(3), ["scikit-learn"])
+    assert [m.status.to_proto() for m in tracker.client.search_logged_models([exp])] == [3]
+    assert tracker.get_run(run).info.status == "RUNNING"
+
+
+def test_logged_model_loads_without_modeldev(settings: Settings, fitted_and_split) -> None:
+    fitted, split = fitted_and_split
+    tracker = Tracker(settings)
+    run = tracker.start_run(tracker.experiment_id("portable"), "lr")
+    uri, _ = tracker.log_model(run, fitted, split.X_train.head(5), ["scikit-learn"])
+    data = settings.workspace / "rows.json"
+    split.X_test.to_json(data, orient="split")
+    code = textwrap.dedent(f"""
+        import sys, json
+        sys.modules["modeldev"] = None  # importing modeldev now fails
+        import mlflow, pandas as pd
+        rows = pd.read_json({str(data)!r}, orient="split")
+        print(json.dumps(mlflow.pyfunc.load_model({uri!r}).predict(rows).tolist()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == fitted.predict(split.X_test).tolist()
+
+
+def test_package_requirements_pins_installed_versions() -> None:
+    reqs = package_requirements(["scikit-learn", "scikit_learn", "not-a-real-dist-xyz"])
+    assert reqs[:4] == [f"{n}=={__import__('importlib.metadata').metadata.version(n)}"
+                        for n in ("cloudpickle", "numpy", "pandas", "scikit-learn")]
+    assert reqs[4:] == ["not-a-real-dist-xyz"]
+
+
+# --- stale runs ----------------------------------------------------------------------------------
+
+_STARTER = """
+import sys, time
+from modeldev.config import resolve_settings
+from modeldev.tracking import Tracker
+tracker = Tracker(resolve_settings(workspace=sys.argv[1]))
+print(tracker.start_run(tracker.experiment_id("sweep"), "victim"), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "waitid"), reason="needs os.waitid to hold a zombie")
+def test_sweep_marks_runs_of_a_killed_process(settings: Settings) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _STARTER, str(settings.workspace)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        victim = proc.stdout.readline().strip()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # dead but unreaped: a zombie
+    tracker = Tracker(settings)
+    exp = tracker.experiment_id("sweep")
+    alive = tracker.start_run(exp, "ours, alive")
+    foreign = tracker.start_run(exp, "other host", tags={})
+    tracker.set_tags(foreign, {TAG_HOST: "some-other-host", TAG_PID: str(proc.pid)})
+    recycled = tracker.start_run(exp, "our pid, another process's start time")
+    tracker.set_tags(recycled, {TAG_PID_START: "1"})  # a reused pid is not the run's owner
+    assert tracker.get_run(victim).info.status == "RUNNING"
+    assert tracker.sweep_stale_runs([exp]) == 2
+    proc.wait(timeout=30)
+    assert tracker.get_run(victim).info.status == "KILLED"
+    assert tracker.get_run(recycled).info.status == "KILLED"
+    assert tracker.get_run(alive).info.status == "RUNNING"
+    assert tracker.get_run(foreign).info.status == "RUNNING"
+    assert tracker.sweep_stale_runs([exp]) == 0
+
+
+# --- tracking servers ----------------------------------------------------------------------------
+
+def test_unreachable_server_fails_fast_with_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    _clear_http_env(monkeypatch)
+    uri = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    with pytest.raises(TrackingError, match=r"tracking server at .* is not reachable: "):
+        Tracker(resolve_settings(workspace=tmp_path, tracking_uri=uri))
+    assert {k: os.environ[k] for k in HTTP_ENV_DEFAULTS} == HTTP_ENV_DEFAULTS
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` with one worker on a free loopback port; stopped afterwards."""
+    port = _free_port()
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "server",
+           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+           "--artifacts-destination", str(tmp_path / "server-artifacts"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(uri, proc, tmp_path / "server.log")
+        yield uri, proc
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_healthy(uri: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"mlflow server did not become healthy: {log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_tracking_server_works_then_fails_fast_when_it_goes_down(
+        mlflow_server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    uri, proc = mlflow_server
+    _clear_http_env(monkeypatch)
+    tracker = Tracker(resolve_settings(workspace=tmp_path / "ws", tracking_uri=uri))
+    exp = tracker.experiment_id("served")
+    parent = tracker.start_run(exp, "parent")
+    child = tracker.start_run(exp, "child", parent)
+    tracker.log_batch(child, {"C": 1.0}, {"f1_score": 0.8, "nan": float("nan")}, {"t": "v"})
+    (tmp_path / "note.txt").write_text("hello")
+    tracker.log_artifact(child, tmp_path / "note.txt")
+    tracker.end_run(child)
+    seen = MlflowClient(uri).get_run(child)
+    assert seen.info.status == "FINISHED" and seen.data.metrics == {"f1_score": 0.8}
+    assert [r.info.run_id for r in tracker.child_runs(parent)] == [child]
+    assert [a.path for a in tracker.client.list_artifacts(child)] == ["note.txt"]
+    _stop(proc)
+    with pytest.raises(TrackingError, match="MLflow failed logging params"):
+        tracker.log_batch(parent, metrics={"x": 1.0})
