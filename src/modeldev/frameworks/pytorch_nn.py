@@ -26,7 +26,7 @@ PREDICT_CHUNK = 65_536
 def net_baseline() -> dict[str, Any]:
     """Baseline MLP parameters shared by both nets: small, fast, stopped early."""
     return {"layer1_units": 64, "layer2_units": 32, "dropout": 0.2, "learning_rate": 0.001,
-            "batch_size": 64, "epochs": 100, "patience": 5}
+            "batch_size": 128, "epochs": 100, "patience": 5}
 
 
 def net_param_schema() -> dict[str, ParamSpec]:

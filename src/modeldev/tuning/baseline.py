@@ -1,0 +1,119 @@
+"""Where a tuning starts: the Phase 1 session, its data (reloaded and checked) and baseline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeldev.data import Source, dataset_hash, load_context, load_demo, load_table
+from modeldev.errors import InputError
+from modeldev.frameworks.base import Framework
+from modeldev.frameworks.registry import get_framework
+from modeldev.metrics import is_better
+from modeldev.tracking import Tracker
+
+
+@dataclass
+class Baseline:
+    """The Phase 1 facts a tuning needs."""
+
+    training_run_id: str | None
+    experiment_id: str | None
+    source: Source
+    target: str
+    task: str
+    seed: int
+    framework: str
+    primary_metric: str
+    val_value: float | None = None
+    test_value: float | None = None
+    baseline_run_id: str | None = None
+    note: str = ""
+    ranking: list[dict[str, Any]] = field(default_factory=list)
+
+
+def latest_training_run(tracker: Tracker) -> str:
+    """The newest finished Phase 1 session in the store."""
+    exps = [e.experiment_id for e in tracker.client.search_experiments()]
+    query = "tags.`modeldev.kind` = 'phase1' and attributes.status = 'FINISHED'"
+    runs = tracker.search_runs(exps, query, order_by=["attributes.start_time DESC"],
+                               max_results=1) if exps else []
+    if not runs:
+        raise InputError("No finished Phase 1 session in this workspace; run `modeldev train` "
+                         "first or pass --framework with a data source.")
+    return runs[0].info.run_id
+
+
+def reload_source(manifest: dict[str, Any]) -> Source:
+    """Load the Phase 1 data again from where it came from, refusing if it has changed."""
+    origin = manifest["dataset"]["origin"]
+    if origin.startswith("demo:"):
+        src = load_demo(origin.removeprefix("demo:"))
+    elif origin.startswith("context:"):
+        src = load_context(origin.removeprefix("context:"))
+    else:
+        src = load_table(origin)
+    if dataset_hash(src.frame) != manifest["dataset"]["hash"]:
+        raise InputError(f"The data at {origin} changed since the Phase 1 session "
+                         "(its hash differs); train again before tuning.")
+    return src
+
+
+def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
+                      primary_metric: str | None) -> Baseline:
+    """Baseline facts from a Phase 1 parent run's artifacts folder and child runs."""
+    run = tracker.get_run(run_id)
+    if run.data.tags.get("modeldev.kind") != "phase1":
+        raise InputError(f"Run {run_id} is not a Phase 1 session (modeldev train).")
+    folder = Path(run.data.tags.get("artifacts_dir", ""))
+    try:
+        info = json.loads((folder / "best_model_info.json").read_text())
+        manifest = json.loads((folder / "manifest.json").read_text())
+        ranking = json.loads((folder / "all_models_metrics.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Could not read the Phase 1 artifacts of run {run_id}: {exc}.") from None
+    metric = primary_metric or info["primary_metric"]
+    chosen, note = choose_framework(ranking, metric, info["task"], framework)
+    base = Baseline(training_run_id=run_id, experiment_id=run.info.experiment_id,
+                    source=reload_source(manifest), target=info["target"], task=info["task"],
+                    seed=int(info["split_seed"]), framework=chosen, primary_metric=metric,
+                    note=note, ranking=ranking)
+    row = next((r for r in ranking if r["name"] == chosen and r["status"] == "FINISHED"), None)
+    if row:
+        base.baseline_run_id = row["run_id"]
+        base.val_value = row["metrics"].get(metric)
+        base.test_value = row["test_metrics"].get(metric)
+    return base
+
+
+def tunable(adapter: Framework, task: str) -> bool:
+    """Whether a framework has a default grid for the task."""
+    return bool(adapter.default_grid(task))
+
+
+def choose_framework(ranking: list[dict[str, Any]], metric: str, task: str,
+                     wanted: str | None) -> tuple[str, str]:
+    """The framework to tune: the one asked for, else the best Phase 1 run that has a grid."""
+    if wanted:
+        if not tunable(get_framework(wanted, task), task):
+            raise InputError(f"{wanted} has no parameters to tune.")
+        return wanted, ""
+    best, best_any = None, None
+    for row in ranking:
+        value = (row.get("metrics") or {}).get(metric)
+        if row.get("status") != "FINISHED" or value is None:
+            continue
+        if best_any is None or is_better(value, best_any[1], metric):
+            best_any = (row["name"], value)
+        if tunable(get_framework(row["name"], task), task) and (
+                best is None or is_better(value, best[1], metric)):
+            best = (row["name"], value)
+    if best is None:
+        raise InputError("No finished Phase 1 framework has a tuning grid.")
+    note = ""
+    if best_any and best_any[0] != best[0]:
+        note = (f"{best_any[0]} was best by {metric} but has nothing to tune; tuning {best[0]}, "
+                "the best framework with a grid.")
+    return best[0], note

@@ -1,0 +1,137 @@
+"""After the trials: read them back from MLflow, refit the best, measure on test, write outputs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from modeldev.artifacts import write_csv, write_json
+from modeldev.charts import parameter_impact_figure, save_figure, top_k_figure
+from modeldev.config import Settings
+from modeldev.context import phase2_update, update_context
+from modeldev.errors import AllFailedError
+from modeldev.frameworks.base import FitContext
+from modeldev.frameworks.registry import get_framework
+from modeldev.split import Split
+from modeldev.tracking import Tracker
+from modeldev.training import score
+from modeldev.tuning import analysis
+from modeldev.tuning.baseline import Baseline
+
+if TYPE_CHECKING:
+    from modeldev.tuning.session import TuneResult
+
+
+def load_trials(tracker: Tracker, parent_run_id: str) -> list[dict[str, Any]]:
+    """Every child trial of a tuning parent, from MLflow (so any past run can be redrawn)."""
+    trials = []
+    for run in tracker.child_runs(parent_run_id):
+        tags = run.data.tags
+        if tags.get("modeldev.kind") != "tuning_trial":
+            continue
+        name = run.info.run_name or ""
+        trials.append({
+            "index": int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else 0,
+            "hash": tags.get("combination_hash"), "params": json.loads(tags["params_json"]),
+            "metrics": dict(run.data.metrics), "status": run.info.status,
+            "run_id": run.info.run_id, "error": tags.get("error")})
+    return sorted(trials, key=lambda t: t["index"])
+
+
+def _fit_and_test(base: Baseline, split: Split, params: dict[str, Any],
+                  device: str) -> tuple[Any, dict[str, float]]:
+    adapter = get_framework(base.framework, base.task)
+    model = adapter.fit(split, params, FitContext(device=device, seed=split.seed))
+    return model, score(model, split.X_test, split.y_test, split)
+
+
+def results_frame(trials: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per trial: index, status, params, metrics, run id, error."""
+    rows = [{"trial": t["index"], "status": t["status"], **{f"param_{k}": v for k, v in
+            t["params"].items()}, **t["metrics"], "run_id": t["run_id"],
+             "error": t.get("error") or ""} for t in trials]
+    return pd.DataFrame.from_records(rows)
+
+
+def _write_files(folder: Path, trials: list[dict[str, Any]], grid: dict[str, list],
+                 metric: str, baseline_val: float | None) -> None:
+    write_json(folder / "all_tuning_results.json", trials)
+    write_csv(folder / "all_tuning_results.csv", results_frame(trials))
+    save_figure(parameter_impact_figure(trials, list(grid), metric),
+                folder / "tuning_parameter_impact")
+    save_figure(top_k_figure(trials, metric, 10, baseline_val), folder / "top_10_models")
+
+
+def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: Split,
+                  grid: dict[str, list], parent: str, folder: Path, started: float) -> TuneResult:
+    """Analyse the trials, refit the best, log the model and summary, update the context."""
+    from modeldev.tuning.session import TuneResult
+
+    metric = base.primary_metric
+    trials = load_trials(tracker, parent)
+    best = analysis.best_trial(trials, metric)
+    n_failed = sum(t["status"] != "FINISHED" for t in trials)
+    if best is None:
+        tracker.end_run(parent, "FAILED")
+        raise AllFailedError(f"Every one of the {len(trials)} combinations failed; see the "
+                             f"error tags of the child runs of {parent}.")
+    adapter = get_framework(base.framework, base.task)
+    model, test = _fit_and_test(base, split, best["params"], "cpu")
+    if base.test_value is None:  # no Phase 1 session: measure the baseline here, same split
+        _, base_test = _fit_and_test(base, split, {}, "cpu")
+        base.test_value = base_test.get(metric)
+    final = test.get(metric)
+    gain = analysis.improvement(final, base.test_value, metric)
+    model_uri, _ = tracker.log_model(parent, model, split.X_train.head(5),
+                                     list(adapter.requirements))
+    _write_files(folder, trials, grid, metric, base.val_value)
+    wall = time.time() - started
+    info = {"model_name": base.framework, "best_params": best["params"],
+            "best_trial_run_id": best["run_id"], "primary_metric": metric,
+            "validation_metric_value": best["metrics"][metric], "final_metric_value": final,
+            "baseline_metric_value": base.test_value, "improvement_pct": gain,
+            "test_metrics": test, "model_uri": model_uri, "tuning_parent_run_id": parent,
+            "phase1_run_id": base.training_run_id, "note": base.note}
+    summary = {"framework": base.framework, "n_combinations": len(trials),
+               "n_completed": len(trials) - n_failed, "n_failed": n_failed,
+               "wall_seconds": wall, "best": info,
+               "top_10": analysis.top_k(trials, metric, 10),
+               "parameter_impact": analysis.parameter_impact(trials, list(grid), metric)}
+    write_json(folder / "tuned_model_info.json", info)
+    write_json(folder / "tuning_summary_report.json", summary)
+    summary_run = _log_summary(tracker, parent, summary, info)
+    tracker.log_artifacts(parent, folder)
+    tracker.log_batch(parent, metrics={f"best_{metric}": best["metrics"][metric],
+                                       f"test_{metric}": final, "improvement_pct": gain})
+    if settings.context_path:
+        update_context(settings.context_path, phase2_update(
+            best_model_name=base.framework, best_model_params=best["params"],
+            tuning_parent_run_id=parent, primary_metric=metric, final_metric_value=final,
+            baseline_metric_value=base.test_value, improvement_pct=gain), replace=True)
+    tracker.end_run(parent, "FINISHED")
+    return TuneResult(tracker.tracking_uri, tracker.get_run(parent).info.experiment_id, parent,
+                      base.framework, metric, len(trials), len(trials) - n_failed, n_failed,
+                      best["params"], base.test_value, final, gain, folder, wall, base.note,
+                      summary_run, model_uri)
+
+
+def _log_summary(tracker: Tracker, parent: str, summary: dict[str, Any],
+                 info: dict[str, Any]) -> str:
+    exp = tracker.get_run(parent).info.experiment_id
+    run_id = tracker.start_run(exp, "training_summary", parent,
+                               tags={"modeldev.kind": "tuning_summary"})
+    metrics = {k: summary[k] for k in ("n_combinations", "n_completed", "n_failed",
+                                       "wall_seconds")}
+    metrics.update({"final_metric_value": info["final_metric_value"],
+                    "baseline_metric_value": info["baseline_metric_value"],
+                    "improvement_pct": info["improvement_pct"]})
+    tracker.log_batch(run_id, params={"framework": summary["framework"],
+                                      "primary_metric": info["primary_metric"],
+                                      "best_params": json.dumps(info["best_params"])},
+                      metrics={k: v for k, v in metrics.items() if v is not None})
+    tracker.end_run(run_id, "FINISHED")
+    return run_id

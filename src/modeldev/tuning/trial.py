@@ -1,0 +1,71 @@
+"""The trial function workers run: fit one combination group, score every staged value.
+
+A group is the combinations that differ only in the adapter's prefix parameter (e.g.
+n_estimators): one fit at the largest value scores all of them (staged evaluation), with the
+same results as separate fits (tests/test_staged.py). Workers never touch MLflow.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modeldev.frameworks.base import FitContext
+from modeldev.frameworks.registry import get_framework
+from modeldev.metrics import compute_metrics
+from modeldev.split import Split
+
+
+@dataclass
+class TrialShared:
+    """What every trial needs, sent once per worker: the framework, the split, the device."""
+
+    framework: str
+    split: Split
+    device: str = "cpu"
+    threads: int = 1
+
+
+def group_payload(params: dict[str, Any], prefix: str | None,
+                  members: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Payload of one task: the fit params and the (hash, params) combinations it scores."""
+    stages = sorted({int(p[prefix]) for _, p in members}) if prefix else None
+    return {"params": params, "prefix": prefix, "stages": stages, "members": members}
+
+
+def _outputs_metrics(split: Split, out: np.ndarray) -> dict[str, float]:
+    if split.task == "regression":
+        return compute_metrics(split.task, split.y_val, np.asarray(out, float).ravel())
+    proba = np.asarray(out, float)
+    return compute_metrics(split.task, split.y_val, proba.argmax(axis=1), proba, split.n_classes)
+
+
+def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fit once and return one result per member: hash, validation metrics, device, seconds."""
+    split = shared.split
+    adapter = get_framework(shared.framework, split.task)
+    ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
+    started = time.perf_counter()
+    model = adapter.fit(split, payload["params"], ctx)
+    fit_seconds = time.perf_counter() - started
+    prefix, stages = payload["prefix"], payload["stages"]
+    if stages and len(stages) > 1:
+        outputs = adapter.staged_outputs(model, split.X_val, stages)
+    else:
+        proba = model.predict_proba(split.X_val)
+        single = proba if proba is not None else model.predict_encoded(split.X_val)
+        outputs = {stages[0] if stages else None: single}
+    top = max(stages) if stages else None
+    results = []
+    for combo_hash, params in payload["members"]:
+        stage = int(params[prefix]) if stages else None
+        metrics = _outputs_metrics(split, outputs[stage])
+        share = stage / top if stages and top else 1.0
+        metrics["training_time"] = fit_seconds * share
+        metrics["gpu_used"] = float(model.device_used == "gpu")
+        results.append({"hash": combo_hash, "metrics": metrics, "device": model.device_used,
+                        "staged_from": top if stages and len(stages) > 1 else None})
+    return results
