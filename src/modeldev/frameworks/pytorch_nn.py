@@ -237,7 +237,7 @@ class PyTorchNetAdapter(Framework):
         return True, ""
 
     def baseline_params(self, task: str) -> dict[str, Any]:
-        """64/32 units, dropout 0.2, Adam 0.001, batches of 64, up to 100 epochs, patience 5."""
+        """64/32 units, dropout 0.2, Adam 0.001, batches of 128, up to 100 epochs, patience 5."""
         return net_baseline()
 
     def param_schema(self, task: str) -> dict[str, ParamSpec]:
