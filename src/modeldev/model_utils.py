@@ -78,8 +78,8 @@ def log_model(tracker: Tracker, run_id: str, model: FittedModel, split: Split) -
     return uri
 
 
-def load_model(model_uri: str) -> Any:
+def load_model(model_uri: str, tracking_uri: str | None = None) -> Any:
     """Load a model modeldev logged (an MLflow URI) as a pyfunc; never load untrusted files."""
     from modeldev.tracking import load_model as _load
 
-    return _load(model_uri)
+    return _load(model_uri, tracking_uri)

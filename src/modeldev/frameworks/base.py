@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -100,6 +101,22 @@ class FittedModel:
         return np.asarray(self.classes, dtype=object)[encoded]
 
 
+def coerce_params(params: dict[str, Any], schema: dict[str, ParamSpec]) -> dict[str, Any]:
+    """The schema's parameters of `params`, cast to their kinds (None kept)."""
+    casts = {"int": int, "float": float, "str": str, "bool": bool}
+    return {name: (None if params[name] is None else casts[spec.kind](params[name]))
+            for name, spec in schema.items() if name in params}
+
+
+def check_stages(values: list[int], fitted: int, param: str) -> list[int]:
+    """Staged values as ints, refusing any outside 1..fitted."""
+    stages = [int(v) for v in values]
+    bad = [v for v in stages if not 1 <= v <= fitted]
+    if bad:
+        raise ValueError(f"staged {param} values {bad} are outside 1..{fitted}, the fitted size")
+    return stages
+
+
 class Framework(abc.ABC):
     """One framework adapter. Subclasses set the class attributes and implement `fit_core`."""
 
@@ -110,8 +127,16 @@ class Framework(abc.ABC):
     prefix_param: ClassVar[str | None] = None  # staged-evaluation parameter, if any
     requirements: ClassVar[tuple[str, ...]] = ("scikit-learn",)  # pip names for model logging
 
+    import_name: ClassVar[str | None] = None  # the library whose import makes it usable
+
     def is_available(self) -> tuple[bool, str]:
-        """Whether the framework imports here, with the reason when it does not."""
+        """Whether the framework's library imports here, with the reason when it does not."""
+        if self.import_name is None:
+            return True, ""
+        try:
+            importlib.import_module(self.import_name)
+        except Exception as exc:  # a broken install raises more than ImportError
+            return False, f"{self.import_name} is not usable: {exc}"
         return True, ""
 
     @abc.abstractmethod

@@ -7,24 +7,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
+from modeldev.frameworks.base import (
+    FitContext,
+    FittedModel,
+    Framework,
+    ParamSpec,
+    check_stages,
+    coerce_params,
+)
 from modeldev.split import Split
 
 _OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 
 
-def _coerce(params: dict[str, Any], schema: dict[str, ParamSpec]) -> dict[str, Any]:
-    casts = {"int": int, "float": float, "str": str, "bool": bool}
-    return {name: (None if params[name] is None else casts[spec.kind](params[name]))
-            for name, spec in schema.items() if name in params}
-
-
-def _stages(values: list[int], fitted: int, param: str) -> list[int]:
-    stages = [int(v) for v in values]
-    bad = [v for v in stages if not 1 <= v <= fitted]
-    if bad:
-        raise ValueError(f"staged {param} values {bad} are outside 1..{fitted}, the fitted size")
-    return stages
 
 
 class LightGBMAdapter(Framework):
@@ -36,14 +31,7 @@ class LightGBMAdapter(Framework):
     gpu_capable = True
     prefix_param = "n_estimators"
     requirements = ("scikit-learn", "lightgbm")
-
-    def is_available(self) -> tuple[bool, str]:
-        """Whether lightgbm imports here."""
-        try:
-            import lightgbm  # noqa: F401
-        except ImportError as exc:
-            return False, f"lightgbm is not installed ({exc})"
-        return True, ""
+    import_name = "lightgbm"
 
     def baseline_params(self, task: str) -> dict[str, Any]:
         """Baseline: LightGBM's own defaults (100 rounds, 31 leaves, no depth limit)."""
@@ -77,7 +65,7 @@ class LightGBMAdapter(Framework):
     def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit on the OpenCL GPU when asked (CPU fallback with the reason), else on CPU."""
-        kwargs = _coerce(params, self.param_schema(split.task))
+        kwargs = coerce_params(params, self.param_schema(split.task))
         if kwargs.get("max_depth") is None:
             kwargs["max_depth"] = -1
         # deterministic + a fixed histogram layout: LightGBM otherwise picks row- or col-wise
@@ -101,7 +89,7 @@ class LightGBMAdapter(Framework):
         fitted = int(model.core.get_params()["n_estimators"])
         Xt = model.transform(X)
         out: dict[int, np.ndarray] = {}
-        for k in _stages(values, fitted, "n_estimators"):
+        for k in check_stages(values, fitted, "n_estimators"):
             if model.task == "regression":
                 pred = model.core.predict(Xt, num_iteration=k)
             else:

@@ -16,38 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
+from modeldev.frameworks.base import FitContext, FittedModel
+from modeldev.frameworks.net_common import NetFramework, target_scaling
 from modeldev.split import Split
 
-NET_TASKS = ("binary", "multiclass", "regression")
 PREDICT_CHUNK = 65_536
-
-
-def net_baseline() -> dict[str, Any]:
-    """Baseline MLP parameters shared by both nets: small, fast, stopped early."""
-    return {"layer1_units": 64, "layer2_units": 32, "dropout": 0.2, "learning_rate": 0.001,
-            "batch_size": 128, "epochs": 100, "patience": 5}
-
-
-def net_param_schema() -> dict[str, ParamSpec]:
-    """Typed schema of the MLP parameters shared by both nets."""
-    return {
-        "layer1_units": ParamSpec("int", low=1, high=4096),
-        "layer2_units": ParamSpec("int", low=1, high=4096),
-        "dropout": ParamSpec("float", low=0.0, high=0.95),
-        "learning_rate": ParamSpec("float", low=1e-6, high=1.0, log=True),
-        "batch_size": ParamSpec("int", low=1, high=65_536, log=True),
-        "epochs": ParamSpec("int", low=1, high=10_000),
-        "patience": ParamSpec("int", low=0, high=1_000),
-    }
-
-
-def target_scaling(y: np.ndarray, task: str) -> tuple[float, float]:
-    """Mean and spread used to train regression nets on a unit-scale target; (0, 1) otherwise."""
-    if task != "regression":
-        return 0.0, 1.0
-    std = float(np.std(y))
-    return float(np.mean(y)), std if std > 0 else 1.0
 
 
 def _build_net(spec: dict[str, Any]) -> Any:
@@ -218,37 +191,14 @@ def _fit_on(device: str, Xt: np.ndarray, split: Split, Xt_val: np.ndarray,
     return core
 
 
-class PyTorchNetAdapter(Framework):
+class PyTorchNetAdapter(NetFramework):
     """pytorch_nn: MLP (two hidden layers, dropout, Adam), early stopping on validation loss."""
 
     name = "pytorch_nn"
-    tasks = NET_TASKS
-    family = "net"
-    gpu_capable = True
     prefix_param = "epochs"
     requirements = ("scikit-learn", "torch")
-
-    def is_available(self) -> tuple[bool, str]:
-        """Whether torch imports here."""
-        try:
-            import torch  # noqa: F401
-        except Exception as exc:  # a broken install raises more than ImportError
-            return False, f"torch is not usable: {exc}"
-        return True, ""
-
-    def baseline_params(self, task: str) -> dict[str, Any]:
-        """64/32 units, dropout 0.2, Adam 0.001, batches of 128, up to 100 epochs, patience 5."""
-        return net_baseline()
-
-    def param_schema(self, task: str) -> dict[str, ParamSpec]:
-        """Layer sizes, dropout, learning rate, batch size, epochs, patience."""
-        return net_param_schema()
-
-    def default_grid(self, task: str) -> dict[str, list[Any]]:
-        """The seed's grid."""
-        return {"layer1_units": [32, 64, 128], "layer2_units": [16, 32, 64],
-                "dropout": [0.2, 0.3, 0.5], "learning_rate": [0.001, 0.01, 0.1],
-                "epochs": [50, 100, 200]}
+    import_name = "torch"
+    grid_extra = {"epochs": [50, 100, 200]}
 
     def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:

@@ -56,14 +56,7 @@ class _StatsmodelsBase(Framework):
     tasks = ("regression",)
     family = "linear"
     requirements = ("scikit-learn", "statsmodels")
-
-    def is_available(self) -> tuple[bool, str]:
-        """Whether statsmodels imports here."""
-        try:
-            import statsmodels  # noqa: F401
-        except ImportError as exc:
-            return False, f"statsmodels is not installed ({exc})"
-        return True, ""
+    import_name = "statsmodels"
 
 
 class OLSAdapter(_StatsmodelsBase):

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from modeldev.frameworks.base import FitContext, Framework, ParamSpec
-from modeldev.frameworks.pytorch_nn import NET_TASKS, net_baseline, net_param_schema, target_scaling
+from modeldev.frameworks.base import FitContext
+from modeldev.frameworks.net_common import NetFramework, target_scaling
 from modeldev.split import Split
 
 PREDICT_CHUNK = 65_536
@@ -130,14 +130,12 @@ def _device(tf: Any, requested: str) -> tuple[str, str | None]:
     return "cpu", None
 
 
-class TensorFlowNetAdapter(Framework):
+class TensorFlowNetAdapter(NetFramework):
     """tensorflow_nn: Keras MLP (two hidden layers, dropout, Adam), early stopping."""
 
     name = "tensorflow_nn"
-    tasks = NET_TASKS
-    family = "net"
-    gpu_capable = True
     requirements = ("scikit-learn", "tensorflow")
+    grid_extra = {"batch_size": [16, 32, 64]}
 
     def is_available(self) -> tuple[bool, str]:
         """Whether TensorFlow imports and Keras runs on it."""
@@ -148,20 +146,6 @@ class TensorFlowNetAdapter(Framework):
         if keras.backend.backend() != "tensorflow":
             return False, f"Keras is set to the {keras.backend.backend()} backend (KERAS_BACKEND)"
         return True, ""
-
-    def baseline_params(self, task: str) -> dict[str, Any]:
-        """64/32 units, dropout 0.2, Adam 0.001, batches of 128, up to 100 epochs, patience 5."""
-        return net_baseline()
-
-    def param_schema(self, task: str) -> dict[str, ParamSpec]:
-        """Layer sizes, dropout, learning rate, batch size, epochs, patience."""
-        return net_param_schema()
-
-    def default_grid(self, task: str) -> dict[str, list[Any]]:
-        """The seed's grid."""
-        return {"layer1_units": [32, 64, 128], "layer2_units": [16, 32, 64],
-                "dropout": [0.2, 0.3, 0.5], "learning_rate": [0.001, 0.01, 0.1],
-                "batch_size": [16, 32, 64]}
 
     def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
+from modeldev.frameworks.base import (
+    FitContext,
+    FittedModel,
+    Framework,
+    ParamSpec,
+    check_stages,
+    coerce_params,
+)
 from modeldev.split import Split
 
 _OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob",
@@ -18,18 +25,6 @@ _OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob",
 _LOG_PREFIX = re.compile(r"^\[[^\]]*\] WARNING: \S+: ")  # "[time] WARNING: file.cc:53: "
 
 
-def _coerce(params: dict[str, Any], schema: dict[str, ParamSpec]) -> dict[str, Any]:
-    casts = {"int": int, "float": float, "str": str, "bool": bool}
-    return {name: (None if params[name] is None else casts[spec.kind](params[name]))
-            for name, spec in schema.items() if name in params}
-
-
-def _stages(values: list[int], fitted: int, param: str) -> list[int]:
-    stages = [int(v) for v in values]
-    bad = [v for v in stages if not 1 <= v <= fitted]
-    if bad:
-        raise ValueError(f"staged {param} values {bad} are outside 1..{fitted}, the fitted size")
-    return stages
 
 
 class XGBoostAdapter(Framework):
@@ -41,14 +36,7 @@ class XGBoostAdapter(Framework):
     gpu_capable = True
     prefix_param = "n_estimators"
     requirements = ("scikit-learn", "xgboost")
-
-    def is_available(self) -> tuple[bool, str]:
-        """Whether xgboost imports here."""
-        try:
-            import xgboost  # noqa: F401
-        except ImportError as exc:
-            return False, f"xgboost is not installed ({exc})"
-        return True, ""
+    import_name = "xgboost"
 
     def baseline_params(self, task: str) -> dict[str, Any]:
         """Baseline: 100 rounds of depth-6 trees at learning rate 0.1, no subsampling."""
@@ -78,7 +66,7 @@ class XGBoostAdapter(Framework):
     def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit on CUDA when asked (CPU fallback with the reason), else on CPU."""
-        kwargs = _coerce(params, self.param_schema(split.task))
+        kwargs = coerce_params(params, self.param_schema(split.task))
         kwargs.update(tree_method="hist", objective=_OBJECTIVES[split.task],
                       random_state=ctx.seed, n_jobs=ctx.n_threads)
         if ctx.device != "gpu":
@@ -99,7 +87,7 @@ class XGBoostAdapter(Framework):
         fitted = int(model.core.get_params()["n_estimators"])
         Xt = model.transform(X)
         out: dict[int, np.ndarray] = {}
-        for k in _stages(values, fitted, "n_estimators"):
+        for k in check_stages(values, fitted, "n_estimators"):
             if model.task == "regression":
                 pred = model.core.predict(Xt, iteration_range=(0, k))
             else:
