@@ -174,8 +174,11 @@ def _impact_traces(trials: list[tuple[dict, float]], param: str, first: bool) ->
         x=labels, y=means, mode="lines+markers", name="mean (min–max)", legendgroup="mean",
         showlegend=first, line={"color": MEAN_COLOR}, marker={"color": MEAN_COLOR, "size": 8},
         error_y={"type": "data", "symmetric": False,
-                 "array": [max(groups[g]) - m for g, m in zip(labels, means, strict=True)],
-                 "arrayminus": [m - min(groups[g]) for g, m in zip(labels, means, strict=True)]},
+                 # max(0, .): a float mean can round a hair past its group's max or min
+                 "array": [max(0.0, max(groups[g]) - m) for g, m in zip(labels, means,
+                                                                        strict=True)],
+                 "arrayminus": [max(0.0, m - min(groups[g])) for g, m in zip(labels, means,
+                                                                             strict=True)]},
     )
     return [strip, mean]
 

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: Any) -> None:
+    __import__("modeldev.cli_jobs").cli_jobs.add_jobs_parser(sub)
     try:
         from modeldev.cli_tune import add_tune_parser
     except ImportError:  # tuning front end not installed in this build

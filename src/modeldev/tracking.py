@@ -41,6 +41,7 @@ from mlflow.models import Model, infer_signature
 import modeldev
 from modeldev.config import Settings
 from modeldev.errors import TrackingError
+from modeldev.events import Cancelled
 from modeldev.tracking_support import (
     TAG_HOST,
     TAG_PARENT,
@@ -93,10 +94,25 @@ def _mlflow_errors(action: str) -> Callable[[F], F]:
             try:
                 return method(self, *args, **kwargs)
             except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+                cancel = _cancel_in_chain(exc)
+                if cancel is not None:  # a stop signal landed inside an MLflow call
+                    raise cancel from exc
                 raise TrackingError(f"MLflow failed {action} at {self.tracking_uri}: "
                                     f"{_reason(exc)}.") from exc
         return inner  # type: ignore[return-value]
     return wrap
+
+
+def _cancel_in_chain(exc: BaseException) -> BaseException | None:
+    """The Cancelled (or KeyboardInterrupt) MLflow wrapped, if any."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, (Cancelled, KeyboardInterrupt)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -254,6 +270,18 @@ class Tracker:
         """Every run nested directly under `parent_run_id`."""
         experiment = self.get_run(parent_run_id).info.experiment_id
         return self.search_runs([experiment], f"tags.`{TAG_PARENT}` = '{parent_run_id}'")
+
+    @_mlflow_errors("listing experiments")
+    def experiment_ids(self) -> list[str]:
+        """Ids of every active experiment (following page tokens)."""
+        ids: list[str] = []
+        token = None
+        while True:
+            page = self.client.search_experiments(max_results=1000, page_token=token)
+            ids += [e.experiment_id for e in page]
+            token = page.token
+            if not token:
+                return ids
 
     @_mlflow_errors("reading a run")
     def get_run(self, run_id: str) -> Run:

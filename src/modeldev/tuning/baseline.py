@@ -36,7 +36,7 @@ class Baseline:
 
 def latest_training_run(tracker: Tracker) -> str:
     """The newest finished Phase 1 session in the store."""
-    exps = [e.experiment_id for e in tracker.client.search_experiments()]
+    exps = tracker.experiment_ids()
     query = "tags.`modeldev.kind` = 'phase1' and attributes.status = 'FINISHED'"
     runs = tracker.search_runs(exps, query, order_by=["attributes.start_time DESC"],
                                max_results=1) if exps else []
