@@ -1,4 +1,4 @@
-"""The `modeldev` console script: train, tune and bundle from a terminal."""
+"""The `modeldev` console script: train, tune, bundle and manage jobs from a terminal."""
 
 from __future__ import annotations
 
@@ -22,20 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modeldev", description=__doc__)
     parser.add_argument("--version", action="version", version=f"modeldev {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    from modeldev.cli_jobs import add_jobs_parser
     from modeldev.cli_train import add_train_parser
+    from modeldev.cli_tune import add_tune_parser
 
     add_train_parser(sub)
-    _add_optional_commands(sub)
-    return parser
-
-
-def _add_optional_commands(sub: Any) -> None:
-    __import__("modeldev.cli_jobs").cli_jobs.add_jobs_parser(sub)
-    try:
-        from modeldev.cli_tune import add_tune_parser
-    except ImportError:  # tuning front end not installed in this build
-        return
     add_tune_parser(sub)
+    add_jobs_parser(sub)
+    return parser
 
 
 def common_options(p: argparse.ArgumentParser) -> None:
