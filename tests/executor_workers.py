@@ -70,3 +70,20 @@ def pid_then_sleep(shared: Any, payload: dict[str, Any]) -> None:
 def unpicklable(shared: Any, payload: Any) -> Any:
     """Return something that cannot travel back to the driver."""
     return lambda: None
+
+
+class SlowWarmUp:
+    """A shared value whose warm-up (a heavy import, say) takes `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.warmed = False
+
+    def warm_up(self) -> None:
+        time.sleep(self.seconds)
+        self.warmed = True
+
+
+def was_warmed(shared: SlowWarmUp, payload: Any) -> dict[str, Any]:
+    """Whether the worker warmed `shared` up before this task."""
+    return {"warmed": shared.warmed, "pid": os.getpid()}

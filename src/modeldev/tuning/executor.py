@@ -4,7 +4,8 @@ Both take the same `worker_fn(shared, payload) -> result` (a module-level functi
 reference) and the same `shared` value (the data split, sent once per worker process, not once
 per task), and yield one `TaskOutcome` per task in completion order. Workers only compute and
 return results; the caller logs them. An exception in `worker_fn` is an error outcome with the
-traceback's tail; the other tasks go on.
+traceback's tail; the other tasks go on. A `shared` value with a `warm_up()` method gets it
+called once per worker before any task (e.g. to import a heavy library outside the timeouts).
 
 Local processes: `executor_local` (spawned processes, thread caps, kill on timeout, no orphans).
 Dask: `executor_dask` (what a timeout can and cannot do on a cluster is documented there).
@@ -74,6 +75,13 @@ def describe_error(exc: BaseException) -> str:
 def traceback_tail() -> str:
     """The last few thousand characters of the traceback being handled."""
     return traceback.format_exc()[-_TRACEBACK_CHARS:]
+
+
+def warm_up(shared: Any) -> None:
+    """Call `shared.warm_up()` where there is one (once per worker, before its tasks)."""
+    method = getattr(shared, "warm_up", None)
+    if callable(method):
+        method()
 
 
 def run_task(worker_fn: WorkerFn, shared: Any, key: str, payload: Any) -> dict[str, Any]:

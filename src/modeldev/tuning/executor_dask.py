@@ -27,7 +27,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from modeldev.errors import InputError
-from modeldev.tuning.executor import TaskOutcome, TrialTask, WorkerFn, describe_error, run_task
+from modeldev.tuning.executor import (
+    TaskOutcome,
+    TrialTask,
+    WorkerFn,
+    describe_error,
+    run_task,
+    warm_up,
+)
 
 _START_TOPIC = "modeldev-trial-start"
 _POLL_S = 0.05
@@ -38,6 +45,11 @@ def _dask_task(worker_fn: WorkerFn, shared: Any, key: str, payload: Any,
     """Runs on a Dask worker: report the start (for the driver's timeout clock), then the task."""
     from distributed import get_worker
 
+    try:
+        warm_up(shared)  # imports once per worker process; cheap afterwards
+    except Exception as exc:  # a broken library: this task's error, not a worker crash
+        return {"key": key, "result": None, "error": describe_error(exc), "traceback": None,
+                "seconds": 0.0}
     with contextlib.suppress(ValueError):  # not on a worker: nobody to tell
         get_worker().log_event(_START_TOPIC, {"run": run_id, "key": key})
     return run_task(worker_fn, shared, key, payload)

@@ -9,6 +9,15 @@ worker, after the caps are set. Each worker gets one task at a time, so a slow t
 queue. Each worker leads its own process group: a timeout or a close kills the group (a trial's
 own subprocesses included), workers ignore the terminal's Ctrl-C (the driver decides), and a
 worker whose driver vanished (SIGKILL) exits by itself within a second.
+
+Start-up never hangs the driver. The process arguments stay small: spawn writes them into a pipe
+whose read end the driver itself holds until the write ends, so a child dying before it had read
+more than the pipe's 64 KiB blocked `Process.start()` forever (seen: a `<defunct>` worker and a
+stuck driver when `__main__` came from stdin). worker_fn and `shared` go over the worker's own
+socket from a sender thread instead, where a dead child makes the send fail, while the driver's
+loop watches the process and gives up after a few deaths at start. A `__main__` without a file
+(`python - < script.py`) is hidden from spawn, which would otherwise have each child run a file
+that does not exist, and die.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -35,6 +45,7 @@ from modeldev.tuning.executor import (
     run_task,
     thread_caps,
     traceback_tail,
+    warm_up,
 )
 
 _POLL_S = 0.1  # how often should_stop and timeouts are checked while waiting
@@ -60,12 +71,11 @@ def _send_result(conn: Any, record: dict[str, Any]) -> None:
         conn.send(("done", record))
 
 
-def _worker_main(conn: Any, parent_pid: int, caps: dict[str, str], fn_blob: bytes,
-                 shared_box: list[bytes]) -> None:
+def _worker_main(conn: Any, parent_pid: int, caps: dict[str, str]) -> None:
     """Body of a local worker process: load worker_fn and shared once, then serve tasks.
 
-    `shared_box` holds the pickled shared value; it is emptied so that the bytes are freed once
-    unpickled (the Process object keeps its arguments alive for the life of the process).
+    The pickled worker_fn and shared value are the first two messages on `conn` (see the module
+    docstring).
     """
     os.environ.update(caps)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -73,7 +83,11 @@ def _worker_main(conn: Any, parent_pid: int, caps: dict[str, str], fn_blob: byte
         os.setpgrp()  # its own group: a kill reaches the trial's own subprocesses too
     _watch_parent(parent_pid)
     try:
-        worker_fn, shared = pickle.loads(fn_blob), pickle.loads(shared_box.pop())
+        worker_fn = pickle.loads(conn.recv_bytes())
+        shared = pickle.loads(conn.recv_bytes())
+        warm_up(shared)
+    except EOFError:
+        return  # the driver closed the pipe before sending shared: nothing to do
     except Exception as exc:  # reported to the driver, which raises it
         conn.send(("init_error", describe_error(exc)))
         return
@@ -98,6 +112,7 @@ class _Worker:
     ready: bool = False
     task: TrialTask | None = None
     started: float = 0.0
+    sender: threading.Thread | None = None
 
 
 @contextlib.contextmanager
@@ -107,13 +122,43 @@ def _child_environment(caps: dict[str, str]) -> Iterator[None]:
         saved = {name: os.environ.get(name) for name in caps}
         os.environ.update(caps)
         try:
-            yield
+            with _main_without_missing_file():
+                yield
         finally:
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _main_without_missing_file() -> Iterator[None]:
+    """Hide `__main__.__file__` from spawn while it names no file ('<stdin>' of `python -`).
+
+    Spawn makes each child run the main module's file again; a missing one kills the child at
+    start. Without `__file__` the child starts with an empty `__main__`, as for `python -c`
+    (functions defined in that `__main__` cannot be used as worker_fn either way).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    base = multiprocessing.process.ORIGINAL_DIR or os.getcwd()
+    if main is None or spec_name or path is None or os.path.isfile(os.path.join(base, path)):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+def _send_blobs(conn: Any, blobs: tuple[bytes, ...]) -> None:
+    """Sender thread body: a child that died closes its end, so this fails instead of hanging."""
+    with contextlib.suppress(OSError, ValueError, TypeError):  # dead child or closed pipe
+        for blob in blobs:
+            conn.send_bytes(blob)
 
 
 def _kill(worker: _Worker) -> None:
@@ -125,6 +170,8 @@ def _kill(worker: _Worker) -> None:
         except (AttributeError, ProcessLookupError, PermissionError):
             process.kill()  # not yet in its own group, or not POSIX
     process.join(timeout=5)
+    if worker.sender is not None:  # its peer is gone, so the send has failed or will at once
+        worker.sender.join(timeout=5)
     worker.conn.close()
 
 
@@ -155,11 +202,15 @@ class _LocalPool:
         driver_end, worker_end = self.context.Pipe(duplex=True)
         process = self.context.Process(
             target=_worker_main, daemon=True, name="modeldev-trial-worker",
-            args=(worker_end, os.getpid(), self.caps, self.fn_blob, [self.shared_blob]))
+            args=(worker_end, os.getpid(), self.caps))
         with _child_environment(self.caps):
             process.start()
         worker_end.close()
-        self.workers.append(_Worker(process, driver_end))
+        blobs = (self.fn_blob, self.shared_blob)
+        sender = threading.Thread(target=_send_blobs, args=(driver_end, blobs),
+                                  daemon=True, name="modeldev-send-shared")
+        sender.start()
+        self.workers.append(_Worker(process, driver_end, sender=sender))
 
     def dispatch(self, pending: deque[TrialTask]) -> None:
         """Give the next pending task to every ready, idle worker."""

@@ -28,6 +28,14 @@ class TrialShared:
     device: str = "cpu"
     threads: int = 1
 
+    def warm_up(self) -> None:
+        """Import the framework's library once per worker, before any trial's clock starts.
+
+        Otherwise the first trial of every fresh worker pays the import (TensorFlow: seconds)
+        against --trial-timeout, and a worker replacing a killed one could be killed in turn.
+        """
+        get_framework(self.framework, self.split.task).is_available()
+
 
 def group_payload(params: dict[str, Any], prefix: str | None,
                   members: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
