@@ -1,0 +1,58 @@
+"""Comparison: the 8 standardized metrics, the full table, the best model and per-model detail."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from modeldev.charts import comparison_figure, direction_text
+from modeldev.ui import common, results, routing, sessions
+from modeldev.ui import state as S
+
+routing.ensure_router()
+
+st.title("Comparison")
+if common.tracking_broken():
+    st.stop()
+session = sessions.current_session(common.experiment_id())
+if session is None:
+    common.pointer(S.PAGE_TRAINING, "No Phase 1 session in this experiment yet: train first.",
+                   "Go to Training")
+    st.stop()
+files = sessions.run_files(session)
+rows, info = files.get("all_models_metrics"), files.get("best_model_info")
+if not rows or not info:
+    if session["status"] == "RUNNING":
+        common.pointer(S.PAGE_TRAINING, "This session is still training; its comparison "
+                       "appears when it finishes.", "Follow it on Training")
+    else:
+        common.error(f"Session {session['run_id']} ({session['status']}) left no comparison "
+                     "files on this machine.")
+    st.stop()
+
+task, primary, best = info["task"], info["primary_metric"], info.get("model_name")
+cols = st.columns([2, 1, 1])
+cols[0].metric("Best model", best or "none")
+value = info.get("primary_metric_value")
+cols[1].metric(f"Validation {primary}", "-" if value is None else f"{value:.4f}",
+               help=direction_text(primary))
+test_value = info.get("test_primary_metric_value")
+cols[2].metric(f"Test {primary}", "-" if test_value is None else f"{test_value:.4f}")
+figure = comparison_figure(rows, task, primary, best)
+figure.update_annotations(font_size=12)  # panel titles fit a narrower window than the PNG's
+st.plotly_chart(figure, key="cmp_chart")
+
+st.subheader("All metrics")
+st.caption(f"Validation metrics, then test_ metrics; task {task}.")
+st.dataframe(results.metrics_table(rows, task), hide_index=True, key="cmp_table")
+
+st.subheader("Model detail")
+finished = [r for r in rows if r["status"] == "FINISHED"]
+if not finished:
+    st.text("No framework finished in this session.")
+    st.stop()
+names = [r["name"] for r in finished]
+if st.session_state.get(S.CMP_MODEL) not in names:
+    st.session_state[S.CMP_MODEL] = best if best in names else names[0]
+chosen = st.selectbox("Model", names, key=S.CMP_MODEL)
+results.model_detail(session, next(r for r in finished if r["name"] == chosen))
+st.page_link(S.PAGE_TUNING, label="Next: tune the best framework", icon=":material/tune:")

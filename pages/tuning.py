@@ -1,0 +1,86 @@
+"""Tuning: edit the grid of the best framework, see its size and ETA, run it as a job, then
+draw parameter impact, the top 10 and the improvement of any tuning run from MLflow."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from modeldev.frameworks.registry import get_framework
+from modeldev.tuning.baseline import choose_framework, tunable
+from modeldev.tuning.executor import default_workers
+from modeldev.ui import common, grid_editor, job_panel, progress, results, routing, sessions
+from modeldev.ui import state as S
+
+routing.ensure_router()
+
+settings = common.settings()
+owner = S.owner_id()
+st.title("Tuning")
+if common.tracking_broken():
+    st.stop()
+experiment = common.experiment_id()
+session = sessions.current_session(experiment, label="Phase 1 session to tune")
+if session is None:
+    common.pointer(S.PAGE_TRAINING, "Tuning starts from a Phase 1 session, and this experiment "
+                   "has none yet: train first.", "Go to Training")
+    st.stop()
+files = sessions.run_files(session)
+ranking, info = files.get("all_models_metrics"), files.get("best_model_info")
+if not ranking or not info:
+    common.pointer(S.PAGE_TRAINING, "This Phase 1 session has not finished (or left no files "
+                   "here); pick a finished one.", "Go to Training")
+    st.stop()
+task, metric = info["task"], info["primary_metric"]
+options = [r["name"] for r in ranking
+           if r["status"] == "FINISHED" and tunable(get_framework(r["name"], task), task)]
+if not options:
+    common.error("No finished framework of this session has a tuning grid.")
+    st.stop()
+best, note = choose_framework(ranking, metric, task, None)
+if st.session_state.get(S.TUNE_FRAMEWORK) not in options:
+    st.session_state[S.TUNE_FRAMEWORK] = best
+framework = st.selectbox("Framework", options, key=S.TUNE_FRAMEWORK,
+                         help=f"default: the best by {metric} that has a grid ({best})")
+if note:
+    st.info(common.plain(note))
+adapter = get_framework(framework, task)
+
+st.subheader("Grid")
+if st.button("Reset to the default grid", key=S.TUNE_RESET, icon=":material/restart_alt:"):
+    grid_editor.reset(adapter, task)
+    st.rerun()
+grid = grid_editor.editor(adapter, task, settings.limits.max_combinations)
+st.session_state.setdefault(S.TUNE_WORKERS, default_workers())
+workers = int(st.number_input("Parallel workers", min_value=1, max_value=256, step=1,
+                              key=S.TUNE_WORKERS))
+if grid is not None:
+    row = next(r for r in ranking if r["name"] == framework)
+    est = grid_editor.estimate(grid, adapter, task, row["metrics"].get("training_time"), workers)
+    staged = f", staged on {est['prefix']}" if est["prefix"] else ""
+    st.text(f"{est['combinations']:,} combinations in {est['fits']:,} fits{staged}, "
+            f"{est['parallel']} at a time; estimated time: {common.seconds_text(est['seconds'])} "
+            "(rough estimate from the Phase 1 fit time)")
+
+job = job_panel.current_job(settings, owner, "tune")
+running = job is not None and job["state"] in common.ACTIVE_STATES
+if st.button("Start tuning", key=S.TUNE_START, type="primary", icon=":material/play_arrow:",
+             disabled=grid is None or running) and grid is not None:
+    args = {"training_run_id": session["run_id"], "framework": framework, "grid": grid,
+            "primary_metric": metric, "workers": workers, "trial_timeout": None,
+            "resume": None, "dask_scheduler": None}
+    if job_panel.submit("tune", args, owner, f"{framework}: {est['combinations']} combinations"):
+        st.rerun()
+
+st.subheader("Progress")
+if job is None:
+    st.text("No tuning job in this browser session yet.")
+else:
+    job_panel.panel(settings, job, progress.tune_body, S.TUNE_CANCEL)
+
+st.subheader("Results")
+parent = sessions.pick(sessions.tuning_parents(experiment), "Tuning run", S.TUNE_PARENT_PICK,
+                       S.TUNE_PARENT, fmt=sessions.tuning_label)
+if parent is None:
+    st.text("No tuning run in this experiment yet.")
+else:
+    results.tuning_results(parent)

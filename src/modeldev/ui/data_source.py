@@ -1,0 +1,170 @@
+"""The data choice of the Data page: which source, loading it (cached), and the dataset report."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from modeldev.artifacts import atomic_write_bytes, safe_name
+from modeldev.config import Limits, Settings
+from modeldev.data import Source, load_context, load_demo, load_table
+from modeldev.errors import InputError
+from modeldev.metrics import default_primary_metric, task_metric_names
+from modeldev.ui import state as S
+from modeldev.validation import Prepared, prepare
+
+DEFAULT_DEMO = "breast_cancer"
+PREVIEW_ROWS = 100
+_TARGET_GUESSES = ("target", "label", "y", "class", "outcome")
+UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the table comes from: kind (demo, upload, path, context) and its value."""
+
+    kind: str
+    value: str
+
+    def job_args(self) -> dict[str, str]:
+        """The train JobSpec's source argument."""
+        if self.kind == "demo":
+            return {"demo": self.value}
+        if self.kind == "context":
+            return {"context": self.value}
+        return {"data": self.value}
+
+    def stamp(self) -> float:
+        """The file's modification time (0 for demos): a changed file is loaded again."""
+        if self.kind == "demo":
+            return 0.0
+        try:
+            return Path(self.value).expanduser().stat().st_mtime
+        except OSError:
+            return -1.0
+
+
+def current_spec(settings: Settings) -> SourceSpec | None:
+    """The source chosen on the Data page (the breast_cancer demo until something else is)."""
+    kind = st.session_state.get(S.SRC_KIND, "demo")
+    if kind == "demo":
+        return SourceSpec("demo", st.session_state.get(S.SRC_DEMO, DEFAULT_DEMO))
+    if kind == "upload":
+        saved = st.session_state.get(S.UPLOADED_PATH)
+        return SourceSpec("upload", saved) if saved else None
+    if kind == "context":
+        path = st.session_state.get(S.SRC_CONTEXT) or str(settings.context_path)
+        return SourceSpec("context", path.strip())
+    path = (st.session_state.get(S.SRC_PATH) or "").strip()
+    return SourceSpec("path", path) if path else None
+
+
+def save_upload(data: bytes, filename: str, settings: Settings) -> str:
+    """Keep an uploaded file in the workspace (content-addressed: never overwritten)."""
+    stem, _, ext = filename.rpartition(".")
+    ext = ext.lower() if ext.lower() in UPLOAD_TYPES else "csv"
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = settings.workspace / "uploads" / f"{digest}_{safe_name(stem or filename)}.{ext}"
+    if not path.exists():
+        atomic_write_bytes(path, data)
+    return str(path)
+
+
+@st.cache_resource(show_spinner="Loading the data ...", max_entries=4)
+def _load(kind: str, value: str, stamp: float) -> Source:
+    if kind == "demo":
+        return load_demo(value)
+    if kind == "context":
+        return load_context(value)
+    return load_table(value)
+
+
+def load(spec: SourceSpec) -> Source:
+    """The table of `spec` (cached per file version; treat it as read-only)."""
+    return _load(spec.kind, spec.value, spec.stamp())
+
+
+def default_target(source: Source) -> str:
+    """The source's own target, a conventionally named column, else the last column."""
+    columns = [str(c) for c in source.frame.columns]
+    if source.target in columns:
+        return str(source.target)
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[g] for g in _TARGET_GUESSES if g in lowered), columns[-1])
+
+
+@st.cache_resource(show_spinner="Checking the data ...", max_entries=8)
+def _prepare(kind: str, value: str, stamp: float, target: str, task: str,
+             limits: tuple) -> Prepared:
+    return prepare(_load(kind, value, stamp).frame, target, task, Limits(*limits))
+
+
+def prepared(spec: SourceSpec, target: str, task: str, settings: Settings) -> Prepared:
+    """The validated table (raises the InputError that training would raise)."""
+    return _prepare(spec.kind, spec.value, spec.stamp(), target, task, astuple(settings.limits))
+
+
+def current_choice(settings: Settings) -> dict[str, Any]:
+    """Source, target, task and validation of the current setup; 'error' holds a refusal."""
+    out: dict[str, Any] = {"spec": current_spec(settings), "source": None, "prepared": None,
+                           "error": None}
+    if out["spec"] is None:
+        out["error"] = "Choose a file on the Data page first."
+        return out
+    try:
+        out["source"] = load(out["spec"])
+        target = st.session_state.get(S.TARGET) or default_target(out["source"])
+        if target not in map(str, out["source"].frame.columns):
+            target = default_target(out["source"])
+        out["target"] = target
+        out["prepared"] = prepared(out["spec"], target, st.session_state.get(S.TASK, "auto"),
+                                   settings)
+    except InputError as exc:
+        out["error"] = str(exc)
+    return out
+
+
+def metric_options(task: str) -> list[str]:
+    """Primary metric choices for a task, the default first."""
+    names = [m for m in task_metric_names(task) if m != "gpu_used"]
+    default = default_primary_metric(task)
+    return [default, *[m for m in names if m != default]]
+
+
+def preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The first rows with text-like columns as strings and names as text: shown, never parsed."""
+    head = frame.head(rows).copy()
+    head.columns = [str(c) for c in head.columns]
+    for i in range(head.shape[1]):
+        column = head.iloc[:, i]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            head.isetitem(i, column.astype(object).map(lambda v: "" if v is None else str(v)))
+    return head
+
+
+def column_report(frame: pd.DataFrame, target: str, data: Prepared | None) -> pd.DataFrame:
+    """One row per column: type, missing values, and how it is used (or why it is dropped)."""
+    plan = data.plan if data else None
+    rows = []
+    for col in frame.columns:
+        role = "target" if str(col) == target else "?"
+        if plan is not None and role != "target":
+            role = ("dropped: " + plan.dropped[col] if col in plan.dropped else
+                    "numeric" if col in plan.numeric else "categorical")
+        rows.append({"column": str(col), "type": str(frame[col].dtype),
+                     "missing": int(frame[col].isna().sum()), "use": role})
+    return pd.DataFrame(rows)
+
+
+def class_balance(data: Prepared) -> pd.DataFrame | None:
+    """Rows and share per class (None for regression)."""
+    if data.task == "regression":
+        return None
+    counts = data.y.value_counts()
+    return pd.DataFrame({"class": [str(c) for c in counts.index], "rows": counts.to_numpy(),
+                         "share": (counts / counts.sum()).round(4).to_numpy()})

@@ -1,0 +1,112 @@
+"""Result views shared by Comparison and Tuning: metrics table, model detail, tuning charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from modeldev.charts import parameter_impact_figure, params_label, top_k_figure
+from modeldev.errors import ModeldevError
+from modeldev.metrics import get_metric, task_metric_names
+from modeldev.tuning import analysis
+from modeldev.ui import common, detail, sessions
+
+
+def metrics_table(rows: list[dict[str, Any]], task: str) -> pd.DataFrame:
+    """One row per model: status, device, validation metrics, then test metrics, then error."""
+    names = task_metric_names(task)
+    records = []
+    for r in rows:
+        m, t = r.get("metrics") or {}, r.get("test_metrics") or {}
+        rec: dict[str, Any] = {"model": r["name"], "status": r["status"],
+                               "device": r.get("device", "")}
+        rec.update({n: m.get(n) for n in names})
+        rec.update({f"test_{n}": t.get(n) for n in names if n in t})
+        rec["error"] = r.get("error") or ""
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
+    """Confusion matrix, ROC and PR (classification) or predicted vs actual and residuals
+    (regression), and feature importance where the model has one."""
+    s = common.settings()
+    folder = session["tags"].get("artifacts_dir", "")
+    try:
+        d = detail.model_detail(s.tracking_uri, str(s.workspace), folder,
+                                Path(folder).stat().st_mtime, row["run_id"])
+    except (ModeldevError, OSError, KeyError, ValueError) as exc:
+        common.error(f"Could not rebuild the detail of {row['name']}: {exc}")
+        return
+    if d is None:
+        st.text(f"{row['name']} logged no model, so there is no detail to show.")
+        return
+    if d["task"] == "regression":
+        figs = detail.regression_figures(d)
+    else:
+        figs = (detail.confusion_figure(d), detail.curve_figure(d, "roc"),
+                detail.curve_figure(d, "pr"))
+    st.caption("On the validation part of the session's split, where the models were compared.")
+    cols = st.columns(len(figs))
+    for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
+        col.plotly_chart(fig, key=f"detail_fig_{i}")
+    if d["importance"]:
+        st.plotly_chart(detail.importance_figure(*d["importance"]), key="detail_importance")
+    else:
+        st.text(f"{row['name']} has no native feature importance.")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _phase1_metrics(uri: str, workspace: str, phase1_run_id: str) -> dict[str, dict[str, float]]:
+    runs = common._tracker(uri, workspace).child_runs(phase1_run_id)
+    return {r.data.tags.get("framework", ""): dict(r.data.metrics) for r in runs}
+
+
+def baseline_value(parent: dict[str, Any], metric: str) -> float | None:
+    """The tuned framework's Phase 1 validation value (the baseline line of the top-10 chart)."""
+    phase1 = parent["tags"].get("phase1_run_id")
+    if not phase1:
+        return None
+    s = common.settings()
+    try:
+        found = _phase1_metrics(s.tracking_uri, str(s.workspace), phase1)
+    except ModeldevError:
+        return None
+    return found.get(parent["tags"].get("framework", ""), {}).get(metric)
+
+
+def tuning_results(parent: dict[str, Any]) -> None:
+    """Improvement, top 10 and parameter impact of a tuning parent, drawn from MLflow."""
+    tags, metrics = parent["tags"], parent["metrics"]
+    metric = tags.get("primary_metric", "")
+    trials = sessions.trials(parent["run_id"], (parent["status"], parent["end"]))
+    if not trials:
+        st.text("This tuning run has no finished trials yet.")
+        return
+    done = analysis.finished_trials(trials, metric)
+    cols = st.columns(4)
+    cols[0].metric("Trials", f"{len(done)} / {len(trials)} finished")
+    best = analysis.best_trial(trials, metric)
+    if best:
+        cols[1].metric(f"Best validation {metric}", f"{best['metrics'][metric]:.4f}")
+    if metrics.get(f"test_{metric}") is not None:
+        cols[2].metric(f"Tuned test {metric}", f"{metrics[f'test_{metric}']:.4f}")
+    gain = metrics.get("improvement_pct")
+    cols[3].metric("Improvement over baseline (test)", "-" if gain is None else f"{gain:+.2f} %",
+                   help=f"direction-aware: {get_metric(metric).direction} is better")
+    if best:
+        st.text("Best parameters: " + params_label(best["params"], 10_000))
+    params = sorted({k for t in trials for k in (t.get("params") or {})})
+    base = baseline_value(parent, metric)
+    st.plotly_chart(top_k_figure(trials, metric, 10, base), key="tune_topk")
+    st.plotly_chart(parameter_impact_figure(trials, params, metric), key="tune_impact")
+
+
+def top_table(trials: list[dict[str, Any]], metric: str, k: int = 10) -> pd.DataFrame:
+    """The running top k as a table: rank, value, parameters."""
+    return pd.DataFrame([{"rank": i + 1, metric: t["metrics"][metric],
+                          "parameters": params_label(t["params"], 10_000)}
+                         for i, t in enumerate(analysis.top_k(trials, metric, k))])

@@ -1,0 +1,170 @@
+"""What the result pages read: Phase 1 sessions and tuning parents from MLflow, their files, trials.
+
+Everything is read from MLflow and the run folders it names, so any past run can be shown again
+after a restart. Queries are cached briefly (lists) or for good (a finished run never changes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from modeldev.tracking import Tracker
+from modeldev.tuning.outputs import load_trials
+from modeldev.ui import common
+from modeldev.ui import state as S
+
+LIST_TTL_S = 3
+
+
+def _tracker() -> Tracker:
+    s = common.settings()
+    return common._tracker(s.tracking_uri, str(s.workspace))
+
+
+def _key() -> tuple[str, str]:
+    s = common.settings()
+    return s.tracking_uri, str(s.workspace)
+
+
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def _runs(uri: str, ws: str, experiment_id: str, kind: str) -> list[dict[str, Any]]:
+    runs = common._tracker(uri, ws).search_runs(
+        [experiment_id], f"tags.`modeldev.kind` = '{kind}'",
+        order_by=["attributes.start_time DESC"])
+    return [{"run_id": r.info.run_id, "status": r.info.status, "start": r.info.start_time,
+             "end": r.info.end_time, "tags": dict(r.data.tags),
+             "metrics": dict(r.data.metrics)} for r in runs]
+
+
+def phase1_sessions(experiment_id: str | None) -> list[dict[str, Any]]:
+    """Phase 1 parent runs of the experiment, newest first."""
+    return _runs(*_key(), experiment_id, "phase1") if experiment_id else []
+
+
+def tuning_parents(experiment_id: str | None) -> list[dict[str, Any]]:
+    """Tuning parent runs of the experiment, newest first."""
+    return _runs(*_key(), experiment_id, "tuning") if experiment_id else []
+
+
+def clear() -> None:
+    """Forget the cached run lists (a job just finished)."""
+    _runs.clear()
+    common.experiments.clear()
+
+
+def session_label(run: dict[str, Any]) -> str:
+    """'2026-11-26 18:38:22 · breast_cancer · best xgboost_baseline · FINISHED · 8d24658b'."""
+    tags = run["tags"]
+    best = f"best {tags['best_model']}" if tags.get("best_model") else "no best"
+    name = tags.get("dataset") or tags.get("framework") or ""
+    return f"{common.when(run['start'])} · {name} · {best} · {run['status']} · {run['run_id'][:8]}"
+
+
+def tuning_label(run: dict[str, Any]) -> str:
+    """'2026-11-26 18:38:24 · xgboost_baseline · 4 combinations · FINISHED · 79c67b6b'."""
+    tags = run["tags"]
+    return (f"{common.when(run['start'])} · {tags.get('framework', '?')} · "
+            f"{tags.get('n_combinations', '?')} combinations · {run['status']} · "
+            f"{run['run_id'][:8]}")
+
+
+def pick(runs: list[dict[str, Any]], label: str, key: str, state_key: str,
+         fmt: Any = session_label) -> dict[str, Any] | None:
+    """A selectbox over runs, showing `state_key`'s run (shared across pages), else the newest
+    finished one; a choice made here is written back to `state_key`."""
+    if not runs:
+        return None
+    by_id = {r["run_id"]: r for r in runs}
+    wanted = st.session_state.get(state_key)
+    if wanted not in by_id:
+        done = [r["run_id"] for r in runs if r["status"] == "FINISHED"]
+        wanted = done[0] if done else runs[0]["run_id"]
+    st.session_state[key] = wanted
+    st.session_state[state_key] = wanted
+    chosen = st.selectbox(label, list(by_id), key=key, format_func=lambda i: fmt(by_id[i]),
+                          on_change=_copy, args=(key, state_key))
+    return by_id[chosen]
+
+
+def _copy(key: str, state_key: str) -> None:
+    st.session_state[state_key] = st.session_state[key]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _files(folder: str, stamp: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("all_models_metrics", "best_model_info", "manifest", "tuned_model_info",
+                 "tuning_summary_report", "tuning_spec"):
+        path = Path(folder) / f"{name}.json"
+        if path.is_file():
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+def run_files(run: dict[str, Any]) -> dict[str, Any]:
+    """The JSON files of a run's artifacts folder ({} when the folder is not on this machine)."""
+    folder = run["tags"].get("artifacts_dir", "")
+    path = Path(folder)
+    if not folder or not path.is_dir():
+        return {}
+    return _files(folder, path.stat().st_mtime)
+
+
+@st.cache_data(show_spinner="Reading the trials from MLflow ...", max_entries=16)
+def _trials(uri: str, ws: str, parent_id: str, stamp: Any) -> list[dict[str, Any]]:
+    return load_trials(common._tracker(uri, ws), parent_id)
+
+
+def trials(parent_id: str, stamp: Any) -> list[dict[str, Any]]:
+    """Every trial of a tuning parent; `stamp` (end time, or progress) decides when to re-read."""
+    return _trials(*_key(), parent_id, stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_tags(uri: str, ws: str, run_id: str) -> dict[str, str]:
+    return dict(common._tracker(uri, ws).get_run(run_id).data.tags)
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    """The tags of a run as set when it started (cached: read them for fixed facts only)."""
+    return _run_tags(*_key(), run_id)
+
+
+def current_session(experiment_id: str | None, key: str = S.SESSION_PICK,
+                    label: str = "Phase 1 session") -> dict[str, Any] | None:
+    """The Phase 1 session picked on this page (shared across pages through PHASE1_RUN)."""
+    return pick(phase1_sessions(experiment_id), label, key, S.PHASE1_RUN)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def runs_table(phase1: list[dict[str, Any]], tuning: list[dict[str, Any]]) -> list[dict]:
+    """One row per Phase 1 session and tuning run: status, when, dataset, best, improvement."""
+    datasets = {r["run_id"]: r["tags"].get("dataset", "") for r in phase1}
+    rows = []
+    for r in phase1:
+        tags = r["tags"]
+        rows.append({"kind": "Phase 1", "started": common.when(r["start"]), "status": r["status"],
+                     "dataset": tags.get("dataset", ""), "best": tags.get("best_model", ""),
+                     "metric": tags.get("primary_metric", ""),
+                     "value": _number(tags.get("best_metric_value")), "improvement %": None,
+                     "run_id": r["run_id"], "_start": r["start"] or 0})
+    for r in tuning:
+        tags, metric = r["tags"], r["tags"].get("primary_metric", "")
+        rows.append({"kind": "Tuning", "started": common.when(r["start"]), "status": r["status"],
+                     "dataset": datasets.get(tags.get("phase1_run_id", ""), ""),
+                     "best": tags.get("framework", ""), "metric": metric,
+                     "value": r["metrics"].get(f"best_{metric}"),
+                     "improvement %": r["metrics"].get("improvement_pct"),
+                     "run_id": r["run_id"], "_start": r["start"] or 0})
+    rows.sort(key=lambda row: row.pop("_start"), reverse=True)
+    return rows

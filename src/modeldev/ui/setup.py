@@ -1,0 +1,86 @@
+"""Framework checklist, GPU status and the train job's arguments, shared by Data and Training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from modeldev.frameworks.registry import ADAPTERS, frameworks_for
+from modeldev.gpu import detect_gpu, resolve_device
+from modeldev.split import DEFAULT_SEED
+from modeldev.ui import state as S
+from modeldev.ui.data_source import metric_options
+
+
+@st.cache_resource(show_spinner="Checking which frameworks are installed ...")
+def availability() -> dict[str, tuple[bool, str]]:
+    """Whether each registered framework imports here, with the reason when not (once)."""
+    return {a.name: a.is_available() for a in ADAPTERS}
+
+
+@st.cache_resource(show_spinner="Looking for GPUs ...")
+def gpu_status() -> dict[str, Any]:
+    """detect_gpu(), once per server process."""
+    return detect_gpu()
+
+
+def framework_rows(task: str, device: str) -> list[dict[str, Any]]:
+    """Per framework of the task: availability and the device a fit would use, with why."""
+    avail = availability()
+    rows = []
+    for adapter in frameworks_for(task):
+        ok, why = avail.get(adapter.name, (True, ""))
+        where, reason = resolve_device(device, adapter) if ok else ("-", "")
+        rows.append({"framework": adapter.name, "available": ok, "why": why,
+                     "device": where, "device_reason": reason})
+    return rows
+
+
+def chosen_frameworks(task: str) -> list[str] | None:
+    """The frameworks ticked on the Data page, or None (all of the task) if never set."""
+    names = [a.name for a in frameworks_for(task)]
+    keys = [S.framework_key(n) for n in names]
+    if not any(k in st.session_state for k in keys):
+        return None
+    return [n for n, k in zip(names, keys, strict=True) if st.session_state.get(k, True)]
+
+
+def checklist(task: str, device: str) -> None:
+    """One checkbox per framework of the task, with availability and device next to it."""
+    for row in framework_rows(task, device):
+        key = S.framework_key(row["framework"])
+        if key not in st.session_state or not row["available"]:
+            st.session_state[key] = row["available"]
+        left, right = st.columns([2, 3])
+        left.checkbox(row["framework"], key=key, disabled=not row["available"])
+        note = (f"not available: {row['why']}" if not row["available"]
+                else f"{row['device'].upper()}: {row['device_reason']}")
+        right.text(note)
+
+
+def gpu_panel() -> None:
+    """GPU name, memory and driver where present, and per-framework GPU capability."""
+    info = gpu_status()
+    if not info.get("gpus"):
+        st.text("No GPU: CPU for all.")
+        return
+    st.dataframe(pd.DataFrame(info["gpus"]), hide_index=True)
+    capable = info.get("frameworks") or {}
+    st.dataframe(pd.DataFrame({"library": list(capable),
+                               "uses the GPU": ["yes" if v else "no" for v in capable.values()]}),
+                 hide_index=True)
+
+
+def train_args(choice: dict[str, Any]) -> dict[str, Any]:
+    """The train JobSpec args for the current setup (see modeldev.jobs)."""
+    data = choice["prepared"]
+    experiment = (st.session_state.get(S.EXPERIMENT_NAME) or "").strip() or None
+    metric = st.session_state.get(S.METRIC)
+    return {**choice["spec"].job_args(), "target": data.target,
+            "task": st.session_state.get(S.TASK, "auto"),
+            "frameworks": chosen_frameworks(data.task),
+            "primary_metric": metric if metric in metric_options(data.task) else None,
+            "seed": int(st.session_state.get(S.SEED, DEFAULT_SEED)),
+            "device": st.session_state.get(S.DEVICE, "auto"), "experiment": experiment}

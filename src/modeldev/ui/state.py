@@ -1,0 +1,119 @@
+"""Every session-state and widget key of the app, in one place, and the browser-session owner id.
+
+Keys are stable on purpose: AppTest and the browser tests find widgets by them. Widget values
+that must survive a page switch are listed in PERSISTENT; `keep_widget_state` re-assigns them at
+the top of every run so Streamlit does not clean them up when their page is not shown.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import streamlit as st
+
+# Pages (paths relative to app.py; st.switch_page and st.page_link take them).
+PAGE_DATA = "pages/data.py"
+PAGE_TRAINING = "pages/training.py"
+PAGE_COMPARISON = "pages/comparison.py"
+PAGE_TUNING = "pages/tuning.py"
+PAGE_RUNS = "pages/runs.py"
+PAGE_ARTIFACTS = "pages/artifacts.py"
+
+# Identity and cross-page selections.
+OWNER = "owner"
+OWNER_PARAM = "owner"  # the URL query parameter that keeps the owner across reloads
+SIDEBAR_EXPERIMENT = "sidebar_experiment"
+PENDING_EXPERIMENT = "pending_experiment"  # applied before the sidebar widget is drawn
+PHASE1_RUN = "phase1_run_id"
+TUNE_PARENT = "tune_parent_id"
+SWEPT = "jobs_swept"
+SEEN_RESULTS = "seen_job_results"
+EVENTS_CACHE = "job_events"
+
+# Data and setup page.
+SRC_KIND = "data_source_kind"
+SRC_DEMO = "data_demo"
+SRC_UPLOAD = "data_upload"
+SRC_PATH = "data_path"
+SRC_CONTEXT = "data_context"
+TARGET = "data_target"
+TASK = "data_task"
+METRIC = "data_metric"
+SEED = "data_seed"
+DEVICE = "data_device"
+EXPERIMENT_NAME = "data_experiment"
+FRAMEWORK_PREFIX = "data_fw_"
+UPLOADED_PATH = "data_uploaded_path"  # where the last upload was saved (not a widget)
+
+# Training page.
+TRAIN_START = "train_start"
+TRAIN_CANCEL = "train_cancel"
+
+# Comparison page.
+SESSION_PICK = "session_pick"
+CMP_MODEL = "cmp_model"
+
+# Tuning page.
+TUNE_FRAMEWORK = "tune_framework"
+TUNE_WORKERS = "tune_workers"
+TUNE_START = "tune_start"
+TUNE_CANCEL = "tune_cancel"
+TUNE_PARENT_PICK = "tune_parent_pick"
+TUNE_RESET = "tune_reset_grid"
+
+# Runs page.
+RUNS_PICK = "runs_pick"
+RUNS_OPEN_COMPARISON = "runs_open_comparison"
+RUNS_OPEN_TUNING = "runs_open_tuning"
+
+# Artifacts page.
+ART_FOLDER = "art_folder"
+ART_BUNDLE = "art_bundle"
+ART_BUNDLE_SESSION = "art_bundle_session"
+
+SOURCE_KINDS = ("demo", "upload", "path", "context")
+SOURCE_LABELS = {"demo": "Built-in demo", "upload": "Upload a file",
+                 "path": "File on the server", "context": "pipeline_context.json"}
+PERSISTENT = (SRC_KIND, SRC_DEMO, SRC_PATH, SRC_CONTEXT, TARGET, TASK, METRIC, SEED, DEVICE,
+              EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS)
+_OWNER_RE = re.compile(r"^[0-9a-f]{12,32}$")
+
+
+def grid_key(framework: str, param: str) -> str:
+    """Widget key of one parameter's values in the tuning grid editor."""
+    return f"tune_grid__{framework}__{param}"
+
+
+def framework_key(name: str) -> str:
+    """Widget key of one framework's checkbox on the Data page."""
+    return FRAMEWORK_PREFIX + name
+
+
+def keep_widget_state() -> None:
+    """Re-assign persistent widget values so they survive pages that do not draw them."""
+    for key in list(st.session_state.keys()):
+        name = str(key)
+        if name in PERSISTENT or name.startswith((FRAMEWORK_PREFIX, "tune_grid__")):
+            st.session_state[name] = st.session_state[name]
+
+
+def owner_id() -> str:
+    """This browser session's owner id: from session state, else the URL, else a new one.
+
+    It is mirrored into the URL so a reload (a new Streamlit session) finds its jobs again.
+    """
+    owner = st.session_state.get(OWNER)
+    if not owner:
+        from_url = st.query_params.get(OWNER_PARAM, "")
+        owner = from_url if _OWNER_RE.match(from_url or "") else uuid.uuid4().hex[:16]
+        st.session_state[OWNER] = owner
+    if st.query_params.get(OWNER_PARAM) != owner:
+        st.query_params[OWNER_PARAM] = owner
+    return owner
+
+
+def select_experiment(experiment_id: str | None) -> None:
+    """Ask the sidebar to show `experiment_id` from the next run on."""
+    if experiment_id:
+        st.session_state[PENDING_EXPERIMENT] = str(experiment_id)

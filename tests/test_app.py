@@ -1,0 +1,363 @@
+"""The dashboard through Streamlit's AppTest: every page, the pointers, and the flows that need
+no browser (a real Phase 1 session and tuning run in a temp workspace; a real background job)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from modeldev import jobs
+from modeldev.config import resolve_settings
+from modeldev.data import load_demo
+from modeldev.training import TrainRequest, run_phase1
+from modeldev.tuning.engine import TuneRequest
+from modeldev.tuning.session import run_tuning
+from modeldev.ui import bundles, detail
+from modeldev.ui import state as S
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = [S.PAGE_DATA, S.PAGE_TRAINING, S.PAGE_COMPARISON, S.PAGE_TUNING, S.PAGE_RUNS,
+         S.PAGE_ARTIFACTS]
+FAST = ["sklearn_logistic_regression", "xgboost_baseline"]
+TINY_GRIDS = {"sklearn_logistic_regression": {"C": [0.1, 1.0]},
+              "xgboost_baseline": {"n_estimators": [10, 20], "max_depth": [2, 3]}}
+_ENV = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
+        "MODELDEV_CONTEXT_PATH")
+
+
+@pytest.fixture(scope="module")
+def workspace_env():
+    """Point MODELDEV_WORKSPACE at a folder for this module (the app resolves it every run)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _ENV:
+            mp.delenv(name, raising=False)
+        mp.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+
+        def use(path: Path) -> None:
+            mp.setenv("MODELDEV_WORKSPACE", str(path))
+
+        yield use
+
+
+@pytest.fixture(scope="module")
+def empty_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("empty_ws")
+
+
+@pytest.fixture
+def empty_ws(empty_dir, workspace_env):
+    """A workspace with no runs (shared by the tests that create none: a store costs seconds)."""
+    workspace_env(empty_dir)
+    return empty_dir
+
+
+@pytest.fixture(scope="module")
+def real_ws(tmp_path_factory):
+    """A workspace with a real Phase 1 session (2 fast frameworks) and a real tuning run."""
+    ws = tmp_path_factory.mktemp("real_ws")
+    settings = resolve_settings(ws)
+    phase1 = run_phase1(TrainRequest(source=load_demo("breast_cancer"), frameworks=FAST),
+                        settings)
+    grid = TINY_GRIDS[phase1.best.name]  # the best framework, as the Tuning page offers it
+    tuned = run_tuning(TuneRequest(training_run_id=phase1.parent_run_id, grid=grid, workers=1),
+                       settings)
+    return ws, phase1, tuned
+
+
+@pytest.fixture
+def in_real_ws(real_ws, workspace_env):
+    workspace_env(real_ws[0])
+    return real_ws
+
+
+def open_page(page: str, state: dict | None = None, query: dict | None = None) -> AppTest:
+    """Run the app, then switch to `page` with `state` set in session state."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.switch_page(page).run()  # url paths equal the file names, so no first run is needed
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def unescape(text: str) -> str:
+    """Markdown-escaped text (how the app shows engine and user text) back to plain text."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def errors(at: AppTest) -> list[str]:
+    return [unescape(e.value) for e in at.error]
+
+
+def texts(at: AppTest, kinds=("markdown", "caption", "info", "error", "warning", "success",
+                              "text")) -> list[str]:
+    return [str(el.value) for kind in kinds for el in at.get(kind)]
+
+
+# ---------------------------------------------------------------- empty workspace
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_workspace(empty_ws, page):
+    at = open_page(page)
+    assert at.title[0].value
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", [S.PAGE_COMPARISON, S.PAGE_TUNING, S.PAGE_RUNS,
+                                  S.PAGE_ARTIFACTS])
+def test_missing_prerequisites_point_to_training(empty_ws, page):
+    at = open_page(page)
+    assert any("train first" in i.value for i in at.info), [i.value for i in at.info]
+    assert any(link.value == "Go to Training" for link in at.page_link)
+
+
+def test_app_opens_ready_on_the_breast_cancer_demo(empty_ws):
+    at = open_page(S.PAGE_DATA)
+    assert at.session_state[S.TARGET] == "target"
+    assert at.session_state[S.METRIC] == "f1_score"
+    assert at.selectbox(key=S.SRC_DEMO).value == "breast_cancer"
+    report = at.dataframe[0].value
+    assert set(report["use"]) == {"target", "numeric"}
+    at = open_page(S.PAGE_TRAINING)
+    assert not at.button(key=S.TRAIN_START).disabled
+
+
+def test_owner_id_is_kept_in_the_url(empty_ws):
+    at = open_page(S.PAGE_DATA)
+    owner = at.session_state[S.OWNER]
+    assert at.query_params[S.OWNER_PARAM] == owner
+    again = open_page(S.PAGE_TRAINING, query={S.OWNER_PARAM: owner})
+    assert again.session_state[S.OWNER] == owner
+
+
+# ---------------------------------------------------------------- data page
+
+
+def test_uploaded_file_is_kept_and_its_id_column_reported_dropped(empty_ws):
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({"customer_id": np.arange(1000, 1000 + n), "x": rng.normal(size=n),
+                          "constant": 1, "label": rng.choice(["yes", "no"], n)})
+    at = open_page(S.PAGE_DATA, {S.SRC_KIND: "upload"})
+    at.get("file_uploader")[0].upload("clients.csv", frame.to_csv(index=False).encode(),
+                                      "text/csv")
+    at.run()
+    assert not at.exception and not at.error, errors(at)
+    saved = Path(at.session_state[S.UPLOADED_PATH])
+    assert saved.parent == empty_ws / "uploads" and saved.name.endswith("_clients.csv")
+    assert at.session_state[S.TARGET] == "label"  # a conventional target name is picked
+    report = at.dataframe[0].value.set_index("column")
+    assert report.loc["customer_id", "use"] == "dropped: ID-like: every value is unique"
+    assert report.loc["constant", "use"] == "dropped: constant"
+    assert [m.value for m in at.metric if m.label == "Dropped"] == ["2"]
+    assert any("Dropped columns: customer_id" in unescape(w.value) for w in at.warning)
+
+
+def test_hostile_names_and_cells_are_shown_as_text(empty_ws, tmp_path):
+    rng = np.random.default_rng(1)
+    n = 60
+    frame = pd.DataFrame({"<script>alert(1)</script>": rng.normal(size=n),
+                          "note": rng.choice(["=HYPERLINK(\"http://x\")", "[a](javascript:x)"], n),
+                          "![img](http://x/y.png)": rng.choice(["<b>", "**"], n),
+                          "label": rng.choice(["<i>yes</i>", "no"], n)})
+    path = tmp_path / "hostile.csv"
+    frame.to_csv(path, index=False)
+    at = open_page(S.PAGE_DATA, {S.SRC_KIND: "path", S.SRC_PATH: str(path), S.TARGET: "label"})
+    assert not at.error, errors(at)
+    report = at.dataframe[0].value.set_index("column")
+    assert report.loc["<script>alert(1)</script>", "use"] == "numeric"
+    shown = texts(at, ("markdown", "caption", "info", "error", "warning", "success"))
+    for text in shown:  # anything rendered as Markdown has its markup escaped
+        assert "<script" not in text and "](javascript" not in text and "![img]" not in text
+    assert "=HYPERLINK" in " ".join(map(str, at.dataframe[-1].value["note"]))
+
+
+def test_pipeline_context_names_data_and_target(empty_ws, tmp_path):
+    data = load_demo("wine").frame.rename(columns={"target": "cultivar"})
+    data.to_parquet(tmp_path / "features.parquet")
+    context = tmp_path / "pipeline_context.json"
+    context.write_text(json.dumps({"epoch_004_outputs": {
+        "feature_data_path": "features.parquet", "target_variable": "cultivar"}}))
+    at = open_page(S.PAGE_DATA, {S.SRC_KIND: "context", S.SRC_CONTEXT: str(context)})
+    assert not at.error, errors(at)
+    assert at.session_state[S.TARGET] == "cultivar"
+    assert any("multiclass" in c.value for c in at.caption)
+
+
+def test_data_page_bad_input_is_one_sentence_and_training_cannot_start(empty_ws, tmp_path):
+    state = {S.SRC_KIND: "path", S.SRC_PATH: str(tmp_path / "missing.csv")}
+    at = open_page(S.PAGE_DATA, state)
+    assert len(at.error) == 1 and "no such file" in errors(at)[0]
+    at = open_page(S.PAGE_TRAINING, state)
+    assert at.button(key=S.TRAIN_START).disabled
+    assert any(link.value == "Go to Data and setup" for link in at.page_link)
+
+
+# ---------------------------------------------------------------- with a real session
+
+
+def test_comparison_draws_charts_table_and_model_detail(in_real_ws):
+    _, phase1, _ = in_real_ws
+    at = open_page(S.PAGE_COMPARISON)
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert sorted(table["model"]) == sorted(FAST)
+    assert at.metric[0].value == phase1.best.name
+    # comparison + confusion matrix, ROC, PR + feature importance
+    assert len(at.get("plotly_chart")) == 5
+    other = next(name for name in FAST if name != phase1.best.name)
+    at.selectbox(key=S.CMP_MODEL).set_value(other).run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 5
+
+
+def test_tuning_page_prefills_the_grid_and_redraws_the_past_run(in_real_ws):
+    _, phase1, tuned = in_real_ws
+    at = open_page(S.PAGE_TUNING)
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key=S.TUNE_FRAMEWORK).value == phase1.best.name
+    assert at.text_input(key=S.grid_key(phase1.best.name, "C")).value.startswith("[0.001")
+    assert any("54 combinations" in t for t in texts(at, ("text",)))
+    assert at.selectbox(key=S.TUNE_PARENT_PICK).value == tuned.parent_run_id
+    assert len(at.get("plotly_chart")) == 2  # top 10 and parameter impact
+    assert any(m.label.startswith("Improvement") for m in at.metric)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[-1]", "does not accept -1"), ("[0.1, oops]", "not valid JSON"),
+    ("0.1", "must be a list"), ("[NaN]", "NaN")])
+def test_invalid_grid_value_shows_its_error_and_starts_nothing(in_real_ws, text, expected):
+    ws, phase1, _ = in_real_ws
+    at = open_page(S.PAGE_TUNING)
+    at.text_input(key=S.grid_key(phase1.best.name, "C")).set_value(text).run()
+    assert not at.exception
+    assert [e for e in errors(at) if expected in e], errors(at)
+    assert at.button(key=S.TUNE_START).disabled  # AppTest, like a browser, cannot click it
+    assert jobs.list_jobs(resolve_settings(ws)) == []
+
+
+def test_runs_lists_both_and_opens_the_tuning_run(in_real_ws):
+    _, phase1, tuned = in_real_ws
+    at = open_page(S.PAGE_RUNS)
+    table = at.dataframe[0].value
+    assert sorted(table["kind"]) == ["Phase 1", "Tuning"]
+    assert set(table["run_id"]) == {phase1.parent_run_id, tuned.parent_run_id}
+    at.selectbox(key=S.RUNS_PICK).set_value(tuned.parent_run_id).run()
+    at.button(key=S.RUNS_OPEN_TUNING).click().run()
+    assert not at.exception
+    assert at.title[0].value == "Tuning"
+    assert at.selectbox(key=S.TUNE_PARENT_PICK).value == tuned.parent_run_id
+
+
+def test_artifacts_offers_bundles_with_the_right_files(in_real_ws):
+    ws, phase1, tuned = in_real_ws
+    at = open_page(S.PAGE_ARTIFACTS)
+    names = {f["name"] for f in bundles.folders(resolve_settings(ws))}
+    assert {phase1.artifacts_dir.name, tuned.artifacts_dir.name} == names
+    at.selectbox(key=S.ART_FOLDER).set_value(phase1.artifacts_dir.name).run()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download the Phase 1 bundle (.zip)",
+                      "Download everything of this session (.zip)"]
+    settings = resolve_settings(ws)
+    members = zipfile.ZipFile(BytesIO(bundles.folder_bundle(tuned.artifacts_dir,
+                                                            settings))).namelist()
+    assert {"all_tuning_results.csv", "tuning_spec.json", "top_10_models.png"} <= set(members)
+    roots = bundles.session_roots(phase1.artifacts_dir, settings, _tracker(settings))
+    everything = zipfile.ZipFile(BytesIO(bundles.merged_bundle(roots, settings))).namelist()
+    assert any(m.endswith("phase1/" + phase1.artifacts_dir.name + "/manifest.json")
+               for m in everything)
+    assert {f"models/{name}/MLmodel" for name in FAST} <= set(everything)
+    assert any(m.startswith("tuning/") for m in everything)
+    assert any(m.startswith("models/tuned_") and m.endswith("MLmodel") for m in everything)
+
+
+def test_detail_figures_for_regression_and_multiclass_escape_labels():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    scatter, resid = detail.regression_figures({"y": y, "pred": y + rng.normal(0.1, size=50)})
+    assert scatter.layout.title.text.startswith("Predicted vs actual")
+    assert len(resid.data[0].x) == 50
+    proba = rng.dirichlet([1, 1, 1], size=60)
+    d = {"classes": ["<b>a</b>", "b", "c"], "y": rng.integers(0, 3, 60), "proba": proba,
+         "pred": proba.argmax(axis=1)}
+    roc = detail.curve_figure(d, "roc")
+    assert [t.name.split(" (")[0] for t in roc.data] == ["&lt;b&gt;a&lt;/b&gt;", "b", "c",
+                                                          "chance"]
+    assert list(detail.confusion_figure(d).data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b", "c"]
+    fig = detail.importance_figure(["<script>x</script>", "f2"], [0.2, 0.8])
+    assert list(fig.data[0].y) == ["f2", "&lt;script&gt;x&lt;/script&gt;"]
+
+
+def _tracker(settings):
+    from modeldev.tracking import Tracker
+
+    return Tracker(settings)
+
+
+# ---------------------------------------------------------------- a real background job
+
+
+def _wait(settings, job_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = jobs.read_status(settings, job_id)
+        if status["state"] not in jobs.ACTIVE_STATES:
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} still {status['state']} after {timeout} s")
+
+
+def test_training_job_runs_in_the_background_and_reattaches_after_reload(in_real_ws):
+    # Last in the module: it adds a session to the shared workspace.
+    settings = resolve_settings(in_real_ws[0])
+    state = {S.framework_key(n): n == "sklearn_logistic_regression"
+             for n in ("sklearn_logistic_regression", "sklearn_random_forest",
+                       "xgboost_baseline", "lightgbm_baseline", "tensorflow_nn", "pytorch_nn")}
+    at = open_page(S.PAGE_TRAINING, state)
+    at.button(key=S.TRAIN_START).click().run()
+    assert not at.exception and not at.error, errors(at)
+    owner = at.session_state[S.OWNER]
+    [job] = jobs.list_jobs(settings, owner=owner)
+    assert job["kind"] == "train" and os.path.isdir(settings.jobs_dir / job["job_id"])
+    assert at.button(key=S.TRAIN_START).disabled  # one job at a time for this session
+    # a reload is a new session that knows only the URL: it finds the same job
+    reloaded = open_page(S.PAGE_TRAINING, query={S.OWNER_PARAM: owner})
+    assert any(job["job_id"] in t for t in texts(reloaded, ("text",)))
+    assert _wait(settings, job["job_id"])["state"] == "finished"
+    reloaded.run()
+    assert not reloaded.exception and not reloaded.error, errors(reloaded)
+    result = jobs.read_status(settings, job["job_id"])["result"]
+    assert reloaded.session_state[S.PHASE1_RUN] == result["parent_run_id"]
+    assert any(link.value == "See the comparison" for link in reloaded.page_link)
+    assert [j["job_id"] for j in jobs.list_jobs(settings)] == [job["job_id"]]  # nothing twice
+
+
+def test_cancel_button_stops_the_job(in_real_ws):
+    settings = resolve_settings(in_real_ws[0])
+    at = open_page(S.PAGE_TRAINING)  # all frameworks: long enough to cancel
+    at.button(key=S.TRAIN_START).click().run()
+    assert not at.exception and not at.error, errors(at)
+    job = jobs.active_job(settings, owner=at.session_state[S.OWNER], kind="train")
+    at.button(key=S.TRAIN_CANCEL).click().run()
+    assert not at.exception
+    assert _wait(settings, job["job_id"], timeout=60)["state"] == "cancelled"
+    at.run()
+    assert any("cancelled" in w.value for w in at.warning)
+    events, _ = jobs.read_events(settings, job["job_id"])
+    started = [e for e in events if e["type"] == "session_started"]
+    if started:  # cancelled after its runs began: they ended KILLED
+        run = _tracker(settings).get_run(started[0]["parent_run_id"])
+        assert run.info.status == "KILLED"
