@@ -21,6 +21,7 @@ from modeldev.tracking import Tracker
 from modeldev.training import score
 from modeldev.tuning import analysis
 from modeldev.tuning.baseline import Baseline
+from modeldev.tuning.trial import TrialShared
 
 if TYPE_CHECKING:
     from modeldev.tuning.session import TuneResult
@@ -43,9 +44,12 @@ def load_trials(tracker: Tracker, parent_run_id: str) -> list[dict[str, Any]]:
 
 
 def _fit_and_test(base: Baseline, split: Split, params: dict[str, Any],
-                  device: str) -> tuple[Any, dict[str, float]]:
+                  shared: TrialShared) -> tuple[Any, dict[str, float]]:
+    # the trials' device and thread budget: all threads of a busy 2-core box made a 0.8 s
+    # XGBoost fit take 12 s (OpenMP threads waiting on each other)
     adapter = get_framework(base.framework, base.task)
-    model = adapter.fit(split, params, FitContext(device=device, seed=split.seed))
+    ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
+    model = adapter.fit(split, params, ctx)
     return model, score(model, split.X_test, split.y_test, split)
 
 
@@ -67,7 +71,8 @@ def _write_files(folder: Path, trials: list[dict[str, Any]], grid: dict[str, lis
 
 
 def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: Split,
-                  grid: dict[str, list], parent: str, folder: Path, started: float) -> TuneResult:
+                  grid: dict[str, list], parent: str, folder: Path, started: float,
+                  shared: TrialShared) -> TuneResult:
     """Analyse the trials, refit the best, log the model and summary, update the context."""
     from modeldev.tuning.session import TuneResult
 
@@ -80,9 +85,9 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
         raise AllFailedError(f"Every one of the {len(trials)} combinations failed; see the "
                              f"error tags of the child runs of {parent}.")
     adapter = get_framework(base.framework, base.task)
-    model, test = _fit_and_test(base, split, best["params"], "cpu")
+    model, test = _fit_and_test(base, split, best["params"], shared)
     if base.test_value is None:  # no Phase 1 session: measure the baseline here, same split
-        _, base_test = _fit_and_test(base, split, {}, "cpu")
+        _, base_test = _fit_and_test(base, split, {}, shared)
         base.test_value = base_test.get(metric)
     final = test.get(metric)
     gain = analysis.improvement(final, base.test_value, metric)

@@ -169,7 +169,8 @@ def run_tuning(request: en.TuneRequest, settings: Settings, on_event: ev.EventSi
                            note=base.note, workers=workers))
     try:
         en.run_trials(plan, shared, request, tracker, ctx, on_event, should_stop)
-        result = finish_tuning(tracker, settings, base, split, grid, parent, folder, started)
+        result = finish_tuning(tracker, settings, base, split, grid, parent, folder, started,
+                               shared)
     except (ev.Cancelled, KeyboardInterrupt):
         tracker.end_run(parent, "KILLED")
         raise

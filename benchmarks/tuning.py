@@ -1,0 +1,746 @@
+"""Phase 2 benchmark: `modeldev tune` on the full default XGBoost grid against a plain loop.
+
+    python benchmarks/tuning.py              # full grid (576), writes benchmarks/results/tuning.*
+    python benchmarks/tuning.py --quick      # 48-combination subset, prints only
+    python benchmarks/tuning.py --reference-threads 1   # plain loop pinned to 1 thread only
+    python benchmarks/tuning.py --render     # rewrite tuning.md from tuning.json
+
+Not a test. One run, one dataset (10k rows x 30 features, binary, the seeded generator of
+benchmarks/phase1.py written to a CSV file), four stages (the third once per plain-loop variant),
+each a fresh Python process timed from outside (so every wall time includes interpreter start and
+imports), with the CPU seconds of all its processes:
+
+1. `modeldev train --frameworks xgboost_baseline` (Phase 1, so tuning has a training run).
+2. `python -m modeldev.cli tune --training-run ID --json` - the real CLI as an analyst runs it,
+   default workers (the cores) and, for the full run, the default grid. Its wall time is the
+   headline number.
+3. The plain reference loop (`--reference`, in its own process): the same file read with
+   `modeldev.data.load_table`, the same `validation.prepare` + `split.make_split` (same seed) and
+   the same tree preprocessing (`preprocess.build_preprocessor(plan, "tree")`, float32), fitted
+   once; then for every combination of the grid (sklearn ParameterGrid order, which is also
+   modeldev's order, so ties break the same way) one `XGBClassifier(**params, tree_method="hist",
+   objective="binary:logistic", random_state=seed, n_jobs=...)`, validation probabilities ->
+   `metrics.compute_metrics`, and one nested child run logged with MLflow's
+   fluent API one call per key (`mlflow.start_run(nested=True)`, `log_param`, `log_metric`)
+   under a parent run, in its own SQLite store. `--reference-threads` picks the variants:
+   `default` (n_jobs unset: XGBoost's own thread count, as a plain script has it) and/or a thread
+   count; default `default,1`. After the loop, outside its timing, one mid-grid fit is timed with
+   1 thread and with the default threads (the thread calibration).
+4. The same tuning again (`--profile-tune`, on a copy of the Phase 1 workspace made before stage
+   2) through `run_tuning` in-process with timers around every Tracker method (outermost calls
+   only, so `child_runs` -> `get_run` is not counted twice), the refit, the charts and the
+   result files, plus the time of every progress event. That gives MLflow's share of modeldev's
+   wall time (driver-side Tracker time / process wall time) and where the rest goes. Its wall
+   time is reported next to stage 2's as a check that the timers cost nothing measurable.
+   As a cross-check that needs no instrumentation, stage 2's own store gives the sum over child
+   runs of end_time - start_time (the log_batch + set_terminated part of each child).
+
+On a machine shared with other work the plain loop with XGBoost's default threads can be many
+times slower than with one thread (each fit's OpenMP threads wait for one another whenever another
+process holds a core; the thread calibration in the report shows by how much), so there
+`--reference-threads 1` gives the stronger, and the only stable, plain loop.
+
+Results are compared per combination (keyed by modeldev's combination hash): every validation
+metric, max absolute difference; the best combination (params and f1_score to full precision,
+grid order breaking ties); and the best model's test f1_score (modeldev's refit against the
+reference's best model). Other engineers may use the machine: the load averages and the CPU time
+that other processes used during each stage are recorded, and the report says so when it was high.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib.util
+import itertools
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+FRAMEWORK = "xgboost_baseline"
+METRIC = "f1_score"
+TARGET_RATIO, TARGET_MLFLOW_SHARE = 3.0, 0.05
+FULL_GRID: dict[str, list[Any]] = {  # issue 3's default XGBoost grid (576 combinations)
+    "n_estimators": [50, 100, 200, 300], "max_depth": [3, 5, 7, 10],
+    "learning_rate": [0.01, 0.05, 0.1, 0.3], "subsample": [0.6, 0.8, 1.0],
+    "colsample_bytree": [0.6, 0.8, 1.0]}
+QUICK_GRID: dict[str, list[Any]] = {  # 48: every n_estimators value, so staging still applies
+    "n_estimators": [50, 100, 200, 300], "max_depth": [3, 5], "learning_rate": [0.1, 0.3],
+    "subsample": [0.6, 0.8, 1.0], "colsample_bytree": [1.0]}
+TRACKER_METHODS = ("__init__", "experiment_id", "start_run", "log_batch", "log_metric_history",
+                   "log_artifacts", "log_artifact", "log_model", "end_run", "set_tags",
+                   "search_runs", "child_runs", "get_run", "sweep_stale_runs")
+SHARED_LOAD = 0.5  # other processes' average cores above which a stage counts as shared
+
+
+# ---------------------------------------------------------------- helpers
+
+def _phase1() -> Any:
+    """benchmarks/phase1.py as a module (its seeded data generator is reused here)."""
+    spec = importlib.util.spec_from_file_location("bench_phase1", ROOT / "benchmarks" / "phase1.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _env() -> dict[str, str]:
+    """A child environment where --workspace alone decides the store and folders."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MODELDEV_", "MLFLOW_TRACKING"))}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _busy_cpu() -> float:
+    import psutil
+
+    t = psutil.cpu_times()
+    return (t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+            + getattr(t, "steal", 0.0))
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its reaped descendants (the stage processes)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_stage(name: str, cmd: list[str]) -> dict[str, Any]:
+    """Run one stage process; its wall time, its CPU, and what others used meanwhile."""
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[1:])[:160]}", flush=True)
+    load_before, busy0, own0 = _loadavg(), _busy_cpu(), _own_cpu()
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    busy, own = _busy_cpu() - busy0, _own_cpu() - own0
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {proc.returncode}")
+    stage = {"wall_s": wall, "cpu_s": own, "cores_used": own / wall,
+             "other_procs_cores": max(busy - own, 0.0) / wall,
+             "loadavg_before": load_before, "loadavg_after": _loadavg(), "stdout": proc.stdout}
+    print(f"  {name}: {wall:.1f} s wall, {own / wall:.2f} cores used, other processes "
+          f"{stage['other_procs_cores']:.2f} cores, load {stage['loadavg_after']}", flush=True)
+    return stage
+
+
+def _last_json(text: str) -> dict[str, Any]:
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+# ---------------------------------------------------------------- stage 3: the plain loop
+
+def reference_loop(data_path: Path, workspace: Path, grid: dict[str, list], seed: int,
+                   n_jobs: int | None, out: Path) -> None:
+    """The plain reference: one fit per combination, fluent MLflow one call per key.
+
+    `n_jobs` None leaves XGBoost's default (every core); an int pins the threads of each fit.
+    """
+    process_start = time.perf_counter()
+    import mlflow
+    import numpy as np
+    from sklearn.model_selection import ParameterGrid
+    from xgboost import XGBClassifier
+
+    from modeldev.data import load_table
+    from modeldev.metrics import compute_metrics
+    from modeldev.preprocess import build_preprocessor
+    from modeldev.split import make_split
+    from modeldev.tuning.grid import combination_hash
+    from modeldev.validation import prepare
+
+    imported = time.perf_counter()
+    mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
+    mlflow.set_experiment("reference_tuning")  # creates the store (schema migrations)
+    store_ready = time.perf_counter()
+    split = make_split(prepare(load_table(data_path).frame, "target", "auto"), seed)
+    pre = build_preprocessor(split.plan, "tree")
+    Xt = np.asarray(pre.fit_transform(split.X_train), dtype=np.float32)
+    Xv = np.asarray(pre.transform(split.X_val), dtype=np.float32)
+    Xtest = np.asarray(pre.transform(split.X_test), dtype=np.float32)
+    loop_start = time.perf_counter()
+    trials, fit_s, score_s, log_s = [], 0.0, 0.0, 0.0
+    best: tuple[float, dict[str, Any], Any] | None = None
+    with mlflow.start_run(run_name=f"{FRAMEWORK}_reference_parent"):
+        for i, params in enumerate(ParameterGrid(grid)):
+            t0 = time.perf_counter()
+            model = XGBClassifier(**params, tree_method="hist", objective="binary:logistic",
+                                  random_state=seed, n_jobs=n_jobs).fit(Xt, split.y_train)
+            t1 = time.perf_counter()
+            proba = np.asarray(model.predict_proba(Xv), dtype=float)
+            metrics = compute_metrics(split.task, split.y_val, proba.argmax(axis=1), proba,
+                                      split.n_classes)
+            t2 = time.perf_counter()
+            with mlflow.start_run(run_name=f"trial_{i:04d}", nested=True):
+                for key, value in params.items():
+                    mlflow.log_param(key, value)
+                for key, value in {**metrics, "training_time": t1 - t0}.items():
+                    mlflow.log_metric(key, value)
+            t3 = time.perf_counter()
+            fit_s, score_s, log_s = fit_s + t1 - t0, score_s + t2 - t1, log_s + t3 - t2
+            trials.append({"hash": combination_hash(params), "params": params,
+                           "metrics": metrics, "fit_s": t1 - t0})
+            if best is None or metrics[METRIC] > best[0]:  # first of equals wins: grid order
+                best = (metrics[METRIC], params, model)
+            if (i + 1) % 48 == 0:
+                print(f"    reference {i + 1}/{len(ParameterGrid(grid))} "
+                      f"({time.perf_counter() - loop_start:.0f} s)", file=sys.stderr, flush=True)
+    end = time.perf_counter()
+    assert best is not None
+    calibration = thread_calibration(Xt, split.y_train, seed)
+    test_proba = np.asarray(best[2].predict_proba(Xtest), dtype=float)
+    test = compute_metrics(split.task, split.y_test, test_proba.argmax(axis=1), test_proba,
+                           split.n_classes)
+    out.write_text(json.dumps({
+        "imports_s": imported - process_start, "store_init_s": store_ready - imported,
+        "data_prep_s": loop_start - store_ready, "loop_s": end - loop_start,
+        "in_process_s": end - process_start, "fit_s": fit_s, "score_s": score_s,
+        "mlflow_s": log_s, "n_trials": len(trials), "best_params": best[1],
+        "best_value": best[0], "best_test_value": test[METRIC],
+        "thread_calibration": calibration, "trials": trials}))
+
+
+def thread_calibration(Xt: Any, y: Any, seed: int, repeats: int = 3) -> dict[str, Any]:
+    """One mid-grid fit with 1 thread and with XGBoost's default threads, alternated.
+
+    Run after the loop, outside its timing: it shows what the machine's load did to the plain
+    loop's multi-threaded fits against modeldev's single-threaded ones.
+    """
+    import statistics
+
+    from xgboost import XGBClassifier
+
+    params = {"n_estimators": 300, "max_depth": 5, "learning_rate": 0.1, "subsample": 0.8,
+              "colsample_bytree": 0.8}
+    times: dict[str, list[float]] = {"n_jobs_1": [], "n_jobs_default": []}
+    for _ in range(repeats):
+        for label, n_jobs in (("n_jobs_1", 1), ("n_jobs_default", None)):
+            start = time.perf_counter()
+            XGBClassifier(**params, tree_method="hist", objective="binary:logistic",
+                          random_state=seed, n_jobs=n_jobs).fit(Xt, y)
+            times[label].append(time.perf_counter() - start)
+    return {"params": params, "times_s": times, "loadavg": _loadavg(),
+            **{f"{k}_median_s": statistics.median(v) for k, v in times.items()}}
+
+
+# ---------------------------------------------------------------- stage 4: instrumented run
+
+class Timers:
+    """Wall-clock intervals of wrapped calls; nested wrapped calls count once (outermost).
+
+    Each outermost call also records the calling thread's CPU seconds, so a call's wall time
+    can be told apart from time spent waiting for a core (the workers keep every core busy).
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, float]] = []
+        self.cpu: dict[str, float] = {}
+        self.depth = 0
+
+    def wrap(self, label: str, fn: Any) -> Any:
+        """`fn` with its wall time recorded under `label` when it is the outermost timed call."""
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.depth += 1
+            start, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.calls.append((label, start, time.perf_counter()))
+                    self.cpu[label] = self.cpu.get(label, 0.0) + time.thread_time() - cpu
+
+        return timed
+
+    def total(self, prefix: str, start: float = -1e18, end: float = 1e18) -> float:
+        """Seconds in outermost calls whose label starts with `prefix`, inside [start, end]."""
+        return sum(e - s for label, s, e in self.calls
+                   if label.startswith(prefix) and s >= start and e <= end)
+
+    def count(self, prefix: str) -> int:
+        """Number of outermost calls whose label starts with `prefix`."""
+        return sum(label.startswith(prefix) for label, _, _ in self.calls)
+
+
+def profile_tune(workspace: Path, training_run: str, grid_file: Path | None, out: Path) -> None:
+    """`run_tuning` as the CLI calls it, with timers around MLflow, refit, charts and files."""
+    process_start = time.perf_counter()
+    from modeldev.config import resolve_settings
+    from modeldev.tracking import Tracker
+    from modeldev.tuning import outputs
+    from modeldev.tuning.engine import TuneRequest
+    from modeldev.tuning.grid import load_grid_file
+    from modeldev.tuning.session import run_tuning
+
+    timers, parts = Timers(), {}  # MLflow (outermost calls); each output step on its own
+    for name in TRACKER_METHODS:
+        setattr(Tracker, name, timers.wrap(f"mlflow.{name}", getattr(Tracker, name)))
+    for name in ("load_trials", "_fit_and_test", "_write_files", "save_figure"):
+        parts[name] = Timers()
+        setattr(outputs, name, parts[name].wrap(name, getattr(outputs, name)))
+    events: list[tuple[str, float]] = []
+    imported = time.perf_counter()
+    request = TuneRequest(training_run_id=training_run,
+                          grid=load_grid_file(str(grid_file)) if grid_file else None)
+    start = time.perf_counter()
+    result = run_tuning(request, resolve_settings(workspace),
+                        on_event=lambda e: events.append((e["type"], time.perf_counter())))
+    end = time.perf_counter()
+    started = next(t for kind, t in events if kind == "session_started")
+    finished = [t for kind, t in events if kind == "trial_finished"]
+    phases = {"setup": (start, started), "trials": (started, finished[-1]),
+              "finish": (finished[-1], end)}
+    mlflow_by_method = {m: timers.total(f"mlflow.{m}", start, end) for m in TRACKER_METHODS}
+    out.write_text(json.dumps({
+        "imports_s": imported - process_start, "run_tuning_s": end - start,
+        "engine_wall_seconds": result.wall_seconds,
+        "phases_s": {k: b - a for k, (a, b) in phases.items()},
+        "first_result_after_s": finished[0] - started,
+        "mlflow_s": timers.total("mlflow.", start, end),
+        "mlflow_cpu_s": sum(timers.cpu.values()),
+        "mlflow_cpu_by_method_s": {k.removeprefix("mlflow."): v for k, v in timers.cpu.items()},
+        "mlflow_by_phase_s": {k: timers.total("mlflow.", a, b) for k, (a, b) in phases.items()},
+        "mlflow_by_method_s": {k: v for k, v in mlflow_by_method.items() if v},
+        "mlflow_calls": {m: timers.count(f"mlflow.{m}") for m in TRACKER_METHODS
+                         if timers.count(f"mlflow.{m}")},
+        "refit_and_test_s": parts["_fit_and_test"].total("", start, end),
+        "load_trials_s": parts["load_trials"].total("", start, end),
+        "result_files_and_charts_s": parts["_write_files"].total("", start, end),
+        "charts_s": parts["save_figure"].total("", start, end),
+        "n_events": len(finished), "n_combinations": result.n_combinations,
+        "best_params": result.best_params}))
+
+
+# ---------------------------------------------------------------- reading modeldev's store
+
+def modeldev_trials(workspace: Path, parent_run_id: str) -> dict[str, Any]:
+    """Every child trial of a tuning parent (params, metrics, timestamps) from its SQLite store."""
+    from modeldev.config import resolve_settings
+    from modeldev.tracking import Tracker
+
+    tracker = Tracker(resolve_settings(workspace))
+    trials, child_ms = [], 0
+    for run in tracker.child_runs(parent_run_id):
+        tags = run.data.tags
+        if tags.get("modeldev.kind") != "tuning_trial":
+            continue
+        child_ms += (run.info.end_time or run.info.start_time) - run.info.start_time
+        trials.append({"hash": tags["combination_hash"], "params": json.loads(tags["params_json"]),
+                       "metrics": dict(run.data.metrics), "status": run.info.status,
+                       "staged_from": tags.get("staged_from")})
+    return {"trials": trials, "child_runs_open_s": child_ms / 1000.0}
+
+
+def group_fit_seconds(trials: list[dict[str, Any]]) -> tuple[float, int]:
+    """Total fit seconds of modeldev's staged groups (the member at the fitted size) and fits."""
+    groups: dict[str, float] = {}
+    for t in trials:
+        rest = json.dumps({k: v for k, v in t["params"].items() if k != "n_estimators"},
+                          sort_keys=True)
+        groups[rest] = max(groups.get(rest, 0.0), t["metrics"].get("training_time", 0.0))
+    return sum(groups.values()), len(groups)
+
+
+def compare(mine: list[dict[str, Any]], ref: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-combination metric differences, keyed by combination hash."""
+    a = {t["hash"]: t for t in mine if t["status"] == "FINISHED"}
+    b = {t["hash"]: t for t in ref}
+    common = sorted(set(a) & set(b))
+    names = sorted(set(b[common[0]]["metrics"]) - {"training_time"}) if common else []
+    max_diff = dict.fromkeys(names, 0.0)
+    differing = 0
+    for h in common:
+        diffs = {n: abs(a[h]["metrics"][n] - b[h]["metrics"][n]) for n in names}
+        differing += any(d != 0.0 for d in diffs.values())
+        for n, d in diffs.items():
+            max_diff[n] = max(max_diff[n], d)
+    return {"compared": len(common), "only_modeldev": len(set(a) - set(b)),
+            "only_reference": len(set(b) - set(a)), "combinations_differing": differing,
+            "max_abs_diff": max_diff}
+
+
+# ---------------------------------------------------------------- the run
+
+def _threads_label(n_jobs: int | None) -> str:
+    return "default" if n_jobs is None else str(n_jobs)
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """All stages on one dataset; the comparison and the numbers."""
+    py, script = sys.executable, str(Path(__file__).resolve())
+    grid = QUICK_GRID if args.quick else FULL_GRID
+    n_combos = len(list(itertools.product(*grid.values())))
+    results: dict[str, Any] = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(), "packages": _packages(), "command": sys.argv,
+        "rows": args.rows, "seed": args.seed, "grid": grid, "n_combinations": n_combos,
+        "quick": args.quick}
+    stages: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="modeldev-tune-bench-") as tmp:
+        base = Path(tmp)
+        data_path, ws, ws_profile = (base / "synthetic_tuning.csv", base / "ws",
+                                     base / "ws_profile")
+        frame = _phase1().make_dataset(args.rows, seed=args.seed)
+        frame.to_csv(data_path, index=False)
+        results["data"] = {"rows": len(frame), "features": frame.shape[1] - 1,
+                           "positive_share": float(frame["target"].mean())}
+        grid_args: list[str] = []
+        if args.quick:  # the full run uses modeldev's own default grid, as an analyst would
+            (base / "grid.json").write_text(json.dumps(grid))
+            grid_args = ["--grid", str(base / "grid.json")]
+        train = run_stage("phase1", [py, "-m", "modeldev.cli", "train", "--data", str(data_path),
+                                     "--target", "target", "--frameworks", FRAMEWORK,
+                                     "--seed", str(args.seed), "--workspace", str(ws), "--json"])
+        training_run = _last_json(train.pop("stdout"))["parent_run_id"]
+        stages["phase1"] = train
+        shutil.copytree(ws, ws_profile)
+        tune = run_stage("modeldev tune", [
+            py, "-m", "modeldev.cli", "tune", "--training-run", training_run, *grid_args,
+            "--workspace", str(ws), "--json"])
+        tune["result"] = _last_json(tune.pop("stdout"))
+        stages["modeldev_tune"] = tune
+        for n_jobs in args.reference_threads:
+            label = _threads_label(n_jobs)
+            out = base / f"reference_{label}.json"
+            ref = run_stage(f"plain loop, {label} threads", [
+                py, script, "--reference", "--data-file", str(data_path), "--workspace",
+                str(base / f"ws_reference_{label}"), "--seed", str(args.seed), "--out", str(out),
+                "--ref-n-jobs", label, *(["--quick"] if args.quick else [])])
+            ref.pop("stdout")
+            ref["detail"] = json.loads(out.read_text())
+            ref["n_jobs"] = label
+            stages[f"reference_{label}"] = ref
+        prof = run_stage("modeldev tune, instrumented", [
+            py, script, "--profile-tune", "--workspace", str(ws_profile), "--training-run",
+            training_run, *(["--grid-file", str(base / "grid.json")] if args.quick else []),
+            "--out", str(base / "profile.json")])
+        prof.pop("stdout")
+        prof["detail"] = json.loads((base / "profile.json").read_text())
+        stages["modeldev_tune_instrumented"] = prof
+        store = modeldev_trials(ws, tune["result"]["parent_run_id"])
+    results["machine"]["loadavg_at_end"] = _loadavg()
+    results["stages"] = stages
+    results["summary"] = summarise(stages, store, n_combos)
+    return results
+
+
+def reference_summary(tune: dict[str, Any], ref: dict[str, Any], mine: list[dict[str, Any]],
+                      trials_s: float) -> dict[str, Any]:
+    """One plain-loop variant against modeldev: times, ratio and the comparison."""
+    res, rd = tune["result"], ref["detail"]
+    by_params = [t for t in mine if t["params"] == res["best_params"]]
+    best_value = by_params[0]["metrics"][METRIC] if by_params else None
+    cmp = compare(mine, rd["trials"])
+    return {
+        "n_jobs": ref["n_jobs"], "wall_s": ref["wall_s"], "ratio": ref["wall_s"] / tune["wall_s"],
+        "loop_s": rd["loop_s"], "ratio_loops_only": rd["loop_s"] / trials_s,
+        "fit_s": rd["fit_s"], "fits": rd["n_trials"], "mlflow_s": rd["mlflow_s"],
+        "mlflow_share": rd["mlflow_s"] / ref["wall_s"], "best_params": rd["best_params"],
+        "best_value": rd["best_value"], "best_value_modeldev": best_value,
+        "best_identical": res["best_params"] == rd["best_params"]
+        and best_value == rd["best_value"],
+        "test_value": rd["best_test_value"],
+        "test_identical": res["final_metric_value"] == rd["best_test_value"],
+        "per_combination": cmp,
+        "all_identical": cmp["combinations_differing"] == 0 and cmp["only_modeldev"] == 0
+        and cmp["only_reference"] == 0,
+        "cores_used": ref["cores_used"], "other_procs_cores": ref["other_procs_cores"],
+        "thread_calibration": rd["thread_calibration"]}
+
+
+def summarise(stages: dict[str, Any], store: dict[str, Any], n_combos: int) -> dict[str, Any]:
+    """The headline numbers, the comparisons and the verdict inputs."""
+    tune, prof = stages["modeldev_tune"], stages["modeldev_tune_instrumented"]
+    res, pd_ = tune["result"], prof["detail"]
+    fit_s, n_fits = group_fit_seconds(store["trials"])
+    prof_wall = prof["wall_s"]
+    refs = {k.removeprefix("reference_"): reference_summary(tune, v, store["trials"],
+                                                            pd_["phases_s"]["trials"])
+            for k, v in stages.items() if k.startswith("reference_")}
+    timed = {k: v for k, v in stages.items() if k != "phase1"}
+    return {
+        "n_combinations": n_combos, "modeldev_n_completed": res["n_completed"],
+        "modeldev_n_failed": res["n_failed"], "modeldev_wall_s": tune["wall_s"],
+        "modeldev_engine_wall_s": res["wall_seconds"],
+        "modeldev_trials_s": pd_["phases_s"]["trials"],
+        "modeldev_instrumented_wall_s": prof_wall, "modeldev_cores_used": tune["cores_used"],
+        "best_params": res["best_params"], "test_value_modeldev": res["final_metric_value"],
+        "references": refs,
+        "ratio_min": min(r["ratio"] for r in refs.values()),
+        "identical": all(r["all_identical"] and r["best_identical"] for r in refs.values()),
+        "mlflow_s": pd_["mlflow_s"], "mlflow_share": pd_["mlflow_s"] / prof_wall,
+        "mlflow_share_of_run_tuning": pd_["mlflow_s"] / pd_["run_tuning_s"],
+        "mlflow_cpu_s": pd_["mlflow_cpu_s"],
+        "mlflow_cpu_share": pd_["mlflow_cpu_s"] / prof_wall,
+        "child_runs_open_s": store["child_runs_open_s"],
+        "child_runs_open_share": store["child_runs_open_s"] / tune["wall_s"],
+        "modeldev_fit_s": fit_s, "modeldev_fits": n_fits,
+        "modeldev_breakdown_s": {
+            "process_start_and_imports": prof_wall - pd_["run_tuning_s"],
+            "setup": pd_["phases_s"]["setup"], "trials": pd_["phases_s"]["trials"],
+            "first_result_after": pd_["first_result_after_s"],
+            "finish": pd_["phases_s"]["finish"], "refit_and_test": pd_["refit_and_test_s"],
+            "load_trials": pd_["load_trials_s"],
+            "result_files_and_charts": pd_["result_files_and_charts_s"],
+            "charts": pd_["charts_s"], "mlflow_log_model": pd_["mlflow_by_method_s"].get(
+                "log_model", 0.0)},
+        "other_procs_cores": {k: v["other_procs_cores"] for k, v in timed.items()},
+        "shared_machine": any(v["other_procs_cores"] > SHARED_LOAD for v in timed.values()),
+    }
+
+
+# ---------------------------------------------------------------- report
+
+def machine() -> dict[str, Any]:
+    """Where the numbers were taken."""
+    return {**{k: v for k, v in _phase1().machine().items() if k != "loadavg_at_start"},
+            "loadavg_at_start": _loadavg()}
+
+
+def _packages() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in ("mlflow", "xgboost", "scikit-learn", "numpy", "pandas"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def verdict(s: dict[str, Any]) -> str:
+    """Whether issue 3's targets are met (the ratio against every plain-loop variant run)."""
+    ok_ratio = s["ratio_min"] >= TARGET_RATIO
+    ok_mlflow = s["mlflow_share"] < TARGET_MLFLOW_SHARE
+    met = ok_ratio and s["identical"] and ok_mlflow
+    ratios = ", ".join(f"{r['ratio']:.2f} against the plain loop with "
+                       f"{'XGBoost default threads' if k == 'default' else k + ' thread'}"
+                       f"{'' if k in ('default', '1') else 's'}"
+                       for k, r in s["references"].items())
+    return (f"**Target (ratio >= {TARGET_RATIO:g} with identical results, MLflow < "
+            f"{TARGET_MLFLOW_SHARE:.0%} of the wall time): {'met' if met else 'NOT met'}** - "
+            f"ratio {ratios} ({'met' if ok_ratio else 'missed'}); results "
+            f"{'identical' if s['identical'] else 'NOT identical'}; MLflow "
+            f"{s['mlflow_share']:.1%} of the wall time ({'met' if ok_mlflow else 'missed'}; "
+            f"its CPU time is {s['mlflow_cpu_share']:.1%} of the wall time).")
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    """The README table: modeldev and each plain-loop variant side by side."""
+    s, workers = results["summary"], results["machine"]["usable_cpus"]
+    refs = list(s["references"].values())
+    first = refs[0]
+
+    def cpu(stage: str) -> float:
+        return results["stages"][stage]["cpu_s"]
+
+    def row(name: str, mine: str, per_ref: Any) -> str:
+        return f"| {name} | {mine} | " + " | ".join(per_ref(r) for r in refs) + " |"
+
+    def ident(r: dict[str, Any]) -> str:
+        c = r["per_combination"]
+        diff = max(c["max_abs_diff"].values()) if c["max_abs_diff"] else float("nan")
+        return f"{c['compared']} / {c['combinations_differing']} / {diff:.3g}"
+
+    return [
+        "| | `modeldev tune` | " + " | ".join(
+            f"plain loop, {'XGBoost default' if r['n_jobs'] == 'default' else r['n_jobs']} "
+            f"thread{'' if r['n_jobs'] == '1' else 's'}" for r in refs) + " |",
+        "|---|" + "---:|" * (len(refs) + 1),
+        row("wall time, whole process", f"**{s['modeldev_wall_s']:.1f} s**",
+            lambda r: f"**{r['wall_s']:.1f} s**"),
+        row("ratio (plain loop / modeldev)", "", lambda r: f"**{r['ratio']:.2f}x**"),
+        row("model fits", f"{s['modeldev_fits']} (staged on n_estimators, {workers} "
+            "single-threaded workers)", lambda r: str(r["fits"])),
+        row("fit wall seconds, summed over fits", f"{s['modeldev_fit_s']:.1f}",
+            lambda r: f"{r['fit_s']:.1f}"),
+        row("trial loop only (modeldev: instrumented run)", f"{s['modeldev_trials_s']:.1f} s",
+            lambda r: f"{r['loop_s']:.1f} s ({r['ratio_loops_only']:.2f}x)"),
+        row("cores used on average", f"{s['modeldev_cores_used']:.2f}",
+            lambda r: f"{r['cores_used']:.2f}"),
+        row("CPU seconds, all its processes (ratio)", f"{cpu('modeldev_tune'):.0f}",
+            lambda r: f"{cpu('reference_' + r['n_jobs']):.0f} "
+            f"({cpu('reference_' + r['n_jobs']) / cpu('modeldev_tune'):.2f}x)"),
+        row("MLflow time (share of wall)", f"{s['mlflow_s']:.1f} s ({s['mlflow_share']:.1%})",
+            lambda r: f"{r['mlflow_s']:.1f} s ({r['mlflow_share']:.1%})"),
+        row(f"best {METRIC} (validation)", repr(first["best_value_modeldev"]),
+            lambda r: repr(r["best_value"])),
+        row("best params", f"`{json.dumps(s['best_params'], sort_keys=True)}`",
+            lambda r: "same" if r["best_params"] == s["best_params"]
+            else f"`{json.dumps(r['best_params'], sort_keys=True)}`"),
+        row(f"best model's test {METRIC}", repr(s["test_value_modeldev"]),
+            lambda r: repr(r["test_value"])),
+        row("combinations compared / differing / max abs metric diff", "", ident),
+    ]
+
+
+def breakdown(results: dict[str, Any]) -> str:
+    """Where modeldev's time went (instrumented run)."""
+    s, bd = results["summary"], results["summary"]["modeldev_breakdown_s"]
+    prof = results["stages"]["modeldev_tune_instrumented"]["detail"]
+    by = ", ".join(f"{k} {v:.2f} s ({prof['mlflow_calls'].get(k, 0)} calls)"
+                   for k, v in sorted(prof["mlflow_by_method_s"].items(), key=lambda kv: -kv[1]))
+    cal = next(iter(s["references"].values()))["thread_calibration"]
+    return (
+        f"Where `modeldev tune`'s time went (instrumented run, "
+        f"{s['modeldev_instrumented_wall_s']:.1f} s wall vs {s['modeldev_wall_s']:.1f} s "
+        f"uninstrumented): process start and imports {bd['process_start_and_imports']:.1f} s; "
+        f"set-up (Phase 1 data reloaded and hashed, split, parent run) {bd['setup']:.1f} s; "
+        f"trials {bd['trials']:.1f} s (first result after {bd['first_result_after']:.1f} s: "
+        f"worker start-up and the first fit); after the trials {bd['finish']:.1f} s (reading "
+        f"the children back {bd['load_trials']:.1f} s, refit of the best and test scoring "
+        f"{bd['refit_and_test']:.1f} s, log_model {bd['mlflow_log_model']:.1f} s, result files "
+        f"and charts {bd['result_files_and_charts']:.1f} s of which charts {bd['charts']:.1f} s)."
+        f"\n\nMLflow (driver-side Tracker calls, outermost only): {s['mlflow_s']:.1f} s = "
+        f"{s['mlflow_share']:.1%} of the process wall time "
+        f"({s['mlflow_share_of_run_tuning']:.1%} of run_tuning's), of which "
+        f"{s['mlflow_cpu_s']:.1f} s on the driver's CPU (the rest is waiting for a core the "
+        f"workers hold, or for SQLite); by method: {by}. Cross-check from the uninstrumented "
+        f"run's store: child runs were open (start to end) {s['child_runs_open_s']:.1f} s in "
+        f"total ({s['child_runs_open_share']:.1%} of its wall time)."
+        f"\n\nThreads: one mid-grid fit ({json.dumps(cal['params'], sort_keys=True)}), median "
+        f"of 3 after the plain loop: {cal['n_jobs_1_median_s']:.2f} s with 1 thread, "
+        f"{cal['n_jobs_default_median_s']:.2f} s with XGBoost's default threads (load "
+        f"{cal['loadavg']}).")
+
+
+def load_note(results: dict[str, Any]) -> str:
+    """The load on the machine, and whether it was shared."""
+    s = results["summary"]
+    other = ", ".join(f"{k} {v:.2f}" for k, v in s["other_procs_cores"].items())
+    text = (f"Load average (1/5/15 min) {results['machine']['loadavg_at_start']} at the start, "
+            f"{results['machine']['loadavg_at_end']} at the end (these include the benchmark "
+            f"itself); cores used by other processes on average during each stage: {other}.")
+    if s["shared_machine"]:
+        text += (" **These numbers were taken on a shared machine**: other processes used more "
+                 f"than {SHARED_LOAD} cores on average during at least one stage, so the wall "
+                 "times (and their ratio) are noisier than on an idle machine.")
+    return text
+
+
+def report_markdown(results: dict[str, Any]) -> str:
+    """The README-ready markdown report."""
+    m = results["machine"]
+    threads = " and ".join(
+        "with XGBoost's default threads (as a plain script would)" if k == "default" else
+        f"pinned to {k} thread{'' if k == '1' else 's'} per fit"
+        for k in results["summary"]["references"])
+    grid = ", ".join(f"{k} {v}" for k, v in results["grid"].items())
+    lines = [
+        "# Phase 2 (tuning) benchmark", "",
+        f"`python benchmarks/tuning.py{' --quick' if results['quick'] else ''}` on "
+        f"{m['cpu_count']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
+        f"MLflow {results['packages']['mlflow']}, XGBoost {results['packages']['xgboost']}; "
+        f"generated {results['generated_at']}. Synthetic binary data from benchmarks/phase1.py "
+        f"({results['data']['rows']:,} rows x {results['data']['features']} features, "
+        f"{results['data']['positive_share']:.0%} positives) in a CSV file, 60/20/20 split; "
+        f"{results['n_combinations']} combinations of {FRAMEWORK} ({grid}). modeldev: "
+        "`python -m modeldev.cli tune --training-run ID --json` after a Phase 1 session "
+        "restricted to xgboost_baseline, default workers, SQLite MLflow. Plain loop: the same "
+        "split and preprocessing, one XGBClassifier fit per combination, each child logged with "
+        f"MLflow's fluent API one call per key, its own SQLite store; {threads}. Wall times are "
+        "whole processes (interpreter start and imports included); modeldev's also includes the "
+        "refit of the best model, its model logging, charts and result files, which the plain "
+        "loop does not do.", "",
+        *table(results), "", verdict(results["summary"]), "", breakdown(results), "",
+        load_note(results), ""]
+    for note in results.get("notes", []):
+        lines += [f"Note: {note}", ""]
+    return "\n".join(lines)
+
+
+def print_report(results: dict[str, Any]) -> None:
+    """The readable summary on stdout."""
+    print()
+    print("\n".join(table(results)))
+    print("\n" + verdict(results["summary"]))
+    print("\n" + breakdown(results))
+    print("\n" + load_note(results))
+
+
+# ---------------------------------------------------------------- entry point
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or one of its stage processes), print and write the results."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="48-combination subset, prints only (unless --out-dir)")
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out-dir", type=Path, help="where tuning.json/.md go "
+                   "(default benchmarks/results; --quick writes nothing unless given)")
+    p.add_argument("--reference-threads", default="default,1",
+                   help="plain-loop variants, comma-separated: 'default' (XGBoost's own thread "
+                   "count) and/or thread counts (default: default,1)")
+    p.add_argument("--render", action="store_true",
+                   help="rewrite tuning.md (and print the summary) from tuning.json, run nothing")
+    p.add_argument("--note", action="append", default=[],
+                   help="with --render: a remark to keep in tuning.json and print in tuning.md")
+    p.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--profile-tune", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--ref-n-jobs", default="default", help=argparse.SUPPRESS)
+    p.add_argument("--data-file", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--training-run", help=argparse.SUPPRESS)
+    p.add_argument("--grid-file", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.reference:
+        n_jobs = None if args.ref_n_jobs == "default" else int(args.ref_n_jobs)
+        reference_loop(args.data_file, args.workspace, QUICK_GRID if args.quick else FULL_GRID,
+                       args.seed, n_jobs, args.out)
+        return 0
+    if args.profile_tune:
+        profile_tune(args.workspace, args.training_run, args.grid_file, args.out)
+        return 0
+    out_dir = args.out_dir or (None if args.quick else RESULTS)
+    if args.render:
+        return render(out_dir or RESULTS, args.note)
+    args.reference_threads = [None if t.strip() == "default" else int(t)
+                              for t in args.reference_threads.split(",")]
+    results = benchmark(args)
+    results["verdict"] = verdict(results["summary"])
+    print_report(results)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        slim = json.loads(json.dumps(results, default=float))
+        for stage in slim["stages"].values():  # per-trial lists stay out of the JSON file
+            with contextlib.suppress(KeyError):
+                stage["detail"].pop("trials", None)
+        (out_dir / "tuning.json").write_text(json.dumps(slim, indent=2) + "\n")
+        (out_dir / "tuning.md").write_text(report_markdown(results))
+        print(f"\nwrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.md'}")
+    return 0
+
+
+def render(out_dir: Path, notes: list[str]) -> int:
+    """Print the summary and rewrite tuning.md from tuning.json (appending any notes to it)."""
+    results = json.loads((out_dir / "tuning.json").read_text())
+    if notes:
+        results["notes"] = [*results.get("notes", []), *notes]
+        (out_dir / "tuning.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    (out_dir / "tuning.md").write_text(report_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
