@@ -14,12 +14,7 @@ def add_train_parser(sub: Any) -> None:
     from modeldev.cli import common_options
 
     p = sub.add_parser("train", help="Phase 1: baselines of every framework")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="CSV or Parquet file")
-    src.add_argument("--demo", help="built-in dataset: breast_cancer, wine or diabetes")
-    src.add_argument("--context", help="pipeline_context.json naming the feature data")
-    p.add_argument("--target", help="target column (required with --data)")
-    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    data_source_options(p, required=True)
     p.add_argument("--frameworks", help="comma-separated framework names (default: all)")
     p.add_argument("--primary-metric", help="default f1_score (classification), rmse (regression)")
     p.add_argument("--seed", type=int, default=42)
@@ -28,6 +23,16 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--project", help="project name for the default experiment")
     common_options(p)
     p.set_defaults(handler=run_train)
+
+
+def data_source_options(p: argparse.ArgumentParser, required: bool) -> None:
+    """--data | --demo | --context, with --target and --task."""
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--data", help="CSV or Parquet file")
+    src.add_argument("--demo", help="built-in dataset: breast_cancer, wine or diabetes")
+    src.add_argument("--context", help="pipeline_context.json naming the feature data")
+    p.add_argument("--target", help="target column (required with --data)")
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
 
 
 def load_source(args: argparse.Namespace) -> Any:

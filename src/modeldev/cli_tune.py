@@ -13,16 +13,12 @@ from modeldev.events import Event
 def add_tune_parser(sub: Any) -> None:
     """Register the `tune` subcommand."""
     from modeldev.cli import common_options
+    from modeldev.cli_train import data_source_options
 
     p = sub.add_parser("tune", help="Phase 2: grid-tune the best Phase 1 framework")
     p.add_argument("--training-run", help="Phase 1 parent run id (default: the latest session)")
     p.add_argument("--framework", help="tune this framework instead of the best one")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", help="CSV or Parquet file (with --framework, no Phase 1 needed)")
-    src.add_argument("--demo", help="built-in dataset (with --framework)")
-    src.add_argument("--context", help="pipeline_context.json (with --framework)")
-    p.add_argument("--target", help="target column (with --data)")
-    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    data_source_options(p, required=False)  # with --framework: tune a table, no Phase 1 needed
     p.add_argument("--grid", help="JSON file: {parameter: [values, ...]} (default grid otherwise)")
     p.add_argument("--primary-metric", help="default: the Phase 1 session's")
     p.add_argument("--workers", type=int, help="parallel trial processes (default: the cores)")
