@@ -1,0 +1,165 @@
+"""The real app in a real browser: start `streamlit run app.py` on a free port, launch Debian's
+Chromium through Playwright, and wait for Streamlit's script runs to settle.
+
+Shared by tests/test_browser.py and benchmarks/pages.py (not a test module itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+WAIT_MS = 120_000  # generous: the machine may be shared, and a first page load imports a lot
+START_TIMEOUT_S = 120.0
+_ENV_DROPPED = ("MLFLOW_TRACKING_URI", "MODELDEV_ARTIFACTS_DIR", "MODELDEV_CONTEXT_PATH")
+
+# Counts Streamlit script runs that ended: the app root's data-test-script-state attribute goes
+# "running" -> "notRunning" (or "rerun...") once per run, fragment runs included.
+_RUN_COUNTER = """
+window.__stRunsEnded = 0;
+new MutationObserver((records) => {
+  for (const r of records) {
+    if (r.oldValue === 'running') window.__stRunsEnded += 1;
+  }
+}).observe(document, {attributes: true, subtree: true, attributeOldValue: true,
+                      attributeFilter: ['data-test-script-state']});
+"""
+_SETTLED = """(n) => window.__stRunsEnded > n && document.querySelector(
+  '[data-test-script-state]')?.getAttribute('data-test-script-state') === 'notRunning'"""
+_IDLE = """() => document.querySelector('[data-test-script-state]')
+  ?.getAttribute('data-test-script-state') === 'notRunning'"""
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (MODELDEV_CHROMIUM overrides), or None when it is not installed."""
+    found = os.environ.get("MODELDEV_CHROMIUM") or shutil.which("chromium")
+    return found if found and os.access(found, os.X_OK) else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class AppServer:
+    """A running `streamlit run app.py`: its URL, process and log file."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def running_app(workspace: Path, log: Path, env: dict[str, str] | None = None
+                ) -> Iterator[AppServer]:
+    """Start the app from the repo root (Streamlit reads .streamlit/config.toml from the cwd)
+    with MODELDEV_WORKSPACE=`workspace`; stop its whole process group at the end."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if k not in _ENV_DROPPED}
+    full_env.update({"MODELDEV_WORKSPACE": str(workspace), "TF_CPP_MIN_LOG_LEVEL": "2",
+                     **(env or {})})
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.headless", "true"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = AppServer(f"http://127.0.0.1:{port}", proc, log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _healthy(server.url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n"
+                                   f"{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer /_stcore/health within "
+                                   f"{START_TIMEOUT_S:.0f} s:\n{server.log_tail()}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """SIGTERM the process group `proc` leads, then SIGKILL what is left after `grace_s`."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait)
+    with contextlib.suppress(ProcessLookupError):  # anything else left in the group
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Headless Chromium from the system (Playwright cannot download browsers here)."""
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("Chromium is not installed; run scripts/install_system_packages.sh "
+                           "(or set MODELDEV_CHROMIUM to its path).")
+    return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+
+
+def new_context(browser: Any, width: int = 1280, height: int = 800, scale: float = 1.0) -> Any:
+    """A browser context (its own cookies and HTTP cache) whose pages count Streamlit's script
+    runs (see `settled`)."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  device_scale_factor=scale, accept_downloads=True)
+    context.add_init_script(_RUN_COUNTER)
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def new_page(browser: Any, width: int = 1280, height: int = 800, scale: float = 1.0) -> Any:
+    """A page in a fresh context (see `new_context`)."""
+    return new_context(browser, width, height, scale).new_page()
+
+
+def runs_ended(page: Any) -> int:
+    return int(page.evaluate("window.__stRunsEnded || 0"))
+
+
+def wait_idle(page: Any, timeout: float = WAIT_MS) -> None:
+    """Wait until no script run is in progress."""
+    page.wait_for_function(_IDLE, timeout=timeout)
+
+
+def settled(page: Any, action: Callable[[], Any], timeout: float = WAIT_MS) -> None:
+    """Do `action` (a widget change) and wait until a script run has ended after it and none
+    is running: the server has then seen the change. A page link sends only the sidebar's
+    widget values, so a change whose run had not started yet would be lost on navigation."""
+    before = runs_ended(page)
+    action()
+    page.wait_for_function(_SETTLED, arg=before, timeout=timeout)
