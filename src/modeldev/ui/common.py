@@ -120,7 +120,6 @@ def sidebar(s: Settings, owner: str) -> None:
 def _current_job(s: Settings, owner: str) -> None:
     job = jobs.active_job(s, owner=owner)
 
-    @st.fragment(run_every=2.0 if job else None)
     def status() -> None:  # polls (only while a job runs) so the state shown stays current
         now = jobs.active_job(s, owner=owner)
         if now is None and job is not None:
@@ -132,7 +131,10 @@ def _current_job(s: Settings, owner: str) -> None:
         target = S.PAGE_TRAINING if now["kind"] == "train" else S.PAGE_TUNING
         st.page_link(target, label="Follow the job", icon=":material/monitoring:")
 
-    status()
+    if job:
+        st.fragment(run_every=2.0)(status)()
+    else:  # not a fragment: a late poll of the one above is skipped (as in ui.job_panel)
+        status()
 
 
 def _experiment_picker(s: Settings) -> None:

@@ -2,7 +2,10 @@
 
 Progress comes from the job folder (status.json, events.jsonl, job.log) through modeldev.jobs,
 read by an `st.fragment(run_every=...)` that polls only while the job is queued or running; when
-it ends, one full rerun draws the results and stops the polling.
+it ends, one full rerun draws the results and stops the polling. That rerun draws the panel
+without a fragment: a poll the browser had already sent then finds no fragment to rerun and is
+skipped. (Rerunning the same fragment right after the full rerun left parts of the page blank in
+Streamlit 1.67: the progress table and what follows the panel, such as "See the comparison".)
 """
 
 from __future__ import annotations
@@ -78,7 +81,6 @@ def panel(settings: Settings, job: dict[str, Any], body: Body, cancel_key: str) 
     adopt_result(job)
     active = job["state"] in common.ACTIVE_STATES
 
-    @st.fragment(run_every=POLL_S if active else None)
     def live() -> None:
         status = jobs.read_status(settings, job["job_id"])
         running = status["state"] in common.ACTIVE_STATES
@@ -94,7 +96,10 @@ def panel(settings: Settings, job: dict[str, Any], body: Body, cancel_key: str) 
             st.code(jobs.log_tail(settings, status["job_id"], LOG_LINES) or "(empty)",
                     language=None)
 
-    live()
+    if active:
+        st.fragment(run_every=POLL_S)(live)()
+    else:  # not a fragment: a late poll of the one above is skipped (see the module doc)
+        live()
 
 
 def _header(status: dict[str, Any]) -> None:
