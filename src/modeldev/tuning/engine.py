@@ -21,6 +21,7 @@ from modeldev.metrics import check_primary_metric, default_primary_metric, is_be
 from modeldev.split import DEFAULT_SEED, Split, make_split
 from modeldev.tracking import Tracker
 from modeldev.tuning import baseline as bl
+from modeldev.tuning.child_logger import ChildLogger
 from modeldev.tuning.executor import TaskOutcome, TrialTask, default_workers, run_dask, run_local
 from modeldev.tuning.grid import combination_hash, expand_grid, validate_grid
 from modeldev.tuning.trial import TrialShared, evaluate_group, group_payload
@@ -137,9 +138,9 @@ class Progress:
         return (time.time() - self.started) / ran * (self.total - self.done)
 
 
-def log_outcome(tracker: Tracker, ctx: dict[str, Any], outcome: TaskOutcome,
+def log_outcome(logger: ChildLogger, ctx: dict[str, Any], outcome: TaskOutcome,
                 progress: Progress) -> list[dict[str, Any]]:
-    """Log one child run per combination of a finished task; return the trial records."""
+    """Queue one child run per combination of a finished task; return the trial records."""
     members = dict(outcome_members(ctx["tasks"], outcome.key))
     by_hash = {r["hash"]: r for r in (outcome.result or [])}
     records = []
@@ -150,7 +151,7 @@ def log_outcome(tracker: Tracker, ctx: dict[str, Any], outcome: TaskOutcome,
             record.update(status="FAILED", metrics={}, error=outcome.error or "no result")
         else:
             record.update(status="FINISHED", metrics=result["metrics"], error=None)
-        record["run_id"] = log_child(tracker, ctx, record, outcome, result)
+        logger.submit((record, child_tags(ctx, record, outcome, result)))
         records.append(record)
         _count(progress, record, ctx["metric"])
     return records
@@ -171,9 +172,9 @@ def _count(progress: Progress, record: dict[str, Any], metric: str) -> None:
         progress.best, progress.best_params = value, record["params"]
 
 
-def log_child(tracker: Tracker, ctx: dict[str, Any], record: dict[str, Any],
-              outcome: TaskOutcome, result: dict[str, Any] | None) -> str:
-    """Create, fill and end one child run in three calls."""
+def child_tags(ctx: dict[str, Any], record: dict[str, Any], outcome: TaskOutcome,
+               result: dict[str, Any] | None) -> dict[str, str]:
+    """The tags of one trial's child run."""
     tags = {"combination_hash": record["hash"], "framework": ctx["framework"],
             "modeldev.kind": "tuning_trial", "params_json": json.dumps(record["params"]),
             "device": (result or {}).get("device", "cpu")}
@@ -182,29 +183,41 @@ def log_child(tracker: Tracker, ctx: dict[str, Any], record: dict[str, Any],
     if record["error"]:
         tags["error"] = record["error"]
         tags["timed_out"] = str(outcome.timed_out).lower()
+    return tags
+
+
+def log_child(tracker: Tracker, ctx: dict[str, Any], record: dict[str, Any],
+              tags: dict[str, str]) -> str:
+    """Create, fill and end one child run in three calls; the record gets its run id."""
     run_id = tracker.start_run(ctx["experiment_id"], f"trial_{record['index']:04d}",
                                ctx["parent_run_id"], tags=tags)
     tracker.log_batch(run_id, params=record["params"], metrics=record["metrics"])
     tracker.end_run(run_id, record["status"])
+    record["run_id"] = run_id
     return run_id
 
 
 def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: Tracker,
                ctx: dict[str, Any], on_event: ev.EventSink,
                should_stop: Callable[[], bool]) -> list[dict[str, Any]]:
-    """Execute the plan, logging each outcome's children as it arrives."""
+    """Execute the plan; each outcome's children are logged by a background thread.
+
+    Every queued child is in MLflow when this returns or raises Cancelled (a cancel stops
+    new work, not the logging of finished work).
+    """
     workers = request.workers or default_workers()
     remaining = sum(len(t.payload["members"]) for t in plan.tasks)
     progress = Progress(total=len(plan.combos), done=len(plan.combos) - remaining)
     records: list[dict[str, Any]] = []
     ctx["tasks"] = {t.key: t for t in plan.tasks}
-    for outcome in execute(plan, shared, request, workers, should_stop):
-        records += log_outcome(tracker, ctx, outcome, progress)
-        on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,
-                               failed=progress.failed, best=progress.best,
-                               best_params=progress.best_params,
-                               eta_seconds=progress.eta_seconds(remaining),
-                               error=outcome.error))
+    with ChildLogger(lambda item: log_child(tracker, ctx, *item)) as logger:
+        for outcome in execute(plan, shared, request, workers, should_stop):
+            records += log_outcome(logger, ctx, outcome, progress)
+            on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,
+                                   failed=progress.failed, best=progress.best,
+                                   best_params=progress.best_params,
+                                   eta_seconds=progress.eta_seconds(remaining),
+                                   error=outcome.error))
     if should_stop():
         raise ev.Cancelled("cancelled")
     return records

@@ -1,0 +1,84 @@
+"""The background logger of tuning children: order, flush, errors, back-pressure, abandon."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from modeldev.errors import TrackingError
+from modeldev.tuning.child_logger import ChildLogger
+
+
+def test_every_item_is_logged_in_order_by_another_thread():
+    seen: list[tuple[int, str]] = []
+    with ChildLogger(lambda i: seen.append((i, threading.current_thread().name))) as logger:
+        for i in range(200):
+            logger.submit(i)
+    assert [i for i, _ in seen] == list(range(200))
+    assert {name for _, name in seen} == {"modeldev-child-logger"}
+    assert logger.logged == 200
+
+
+def test_a_logging_error_reaches_the_loop_at_the_next_submit():
+    def log(item: int) -> None:
+        if item == 3:
+            raise TrackingError("MLflow failed logging at sqlite:///x: disk full.")
+
+    logger = ChildLogger(log)
+    for i in range(4):
+        logger.submit(i)
+    logger.close()
+    with pytest.raises(TrackingError, match="disk full"):
+        logger.submit(4)
+    assert logger.logged == 3
+
+
+def test_a_logging_error_is_raised_when_the_loop_ends_cleanly():
+    def log(item: int) -> None:
+        raise TrackingError("MLflow failed starting a run: database is locked.")
+
+    with pytest.raises(TrackingError, match="database is locked"), ChildLogger(log) as logger:
+        logger.submit(1)
+
+
+def test_the_loops_own_error_wins_and_queued_items_are_still_logged():
+    seen: list[int] = []
+    with pytest.raises(KeyboardInterrupt), ChildLogger(seen.append) as logger:
+        for i in range(5):
+            logger.submit(i)
+        raise KeyboardInterrupt
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_a_full_queue_makes_submit_wait_and_loses_nothing():
+    release = threading.Event()
+    seen: list[int] = []
+
+    def slow(item: int) -> None:
+        release.wait(5)
+        seen.append(item)
+
+    logger = ChildLogger(slow, max_pending=1)
+    logger.submit(0)  # taken by the thread, which blocks in slow()
+    logger.submit(1)  # fills the queue
+    blocked = threading.Thread(target=logger.submit, args=(2,))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()  # waiting for room
+    release.set()
+    blocked.join(5)
+    assert logger.close()
+    assert seen == [0, 1, 2]
+
+
+def test_a_hung_store_is_abandoned_after_the_timeout():
+    hang = threading.Event()
+    logger = ChildLogger(lambda item: hang.wait(10))
+    logger.submit(0)
+    logger.submit(1)
+    assert logger.close(timeout=0.2) is False
+    hang.set()
+    logger._thread.join(5)
+    assert not logger._thread.is_alive()
+    assert logger.logged == 1  # the queued item was dropped, not logged after the give-up
