@@ -30,7 +30,7 @@ from modeldev.training import TrainRequest, run_phase1, score
 from modeldev.tuning import analysis
 from modeldev.tuning.engine import TuneRequest, make_plan
 from modeldev.tuning.grid import combination_hash, expand_grid
-from modeldev.tuning.outputs import load_trials
+from modeldev.tuning.outputs import load_trials, trials_from_children
 from modeldev.tuning.session import run_tuning
 
 FOREST = "sklearn_random_forest"
@@ -219,12 +219,14 @@ def test_artifacts_in_the_folder_and_on_the_parent(ws_settings, forest):
 def test_analysis_redrawn_from_mlflow(ws_settings, forest):
     """load_trials on a past parent gives what the report was drawn from."""
     result, _ = forest
-    trials = load_trials(Tracker(ws_settings), result.parent_run_id)
+    tracker = Tracker(ws_settings)
+    trials = load_trials(tracker, result.parent_run_id)
     assert [t["index"] for t in trials] == list(range(6))
     assert all(t["status"] == "FINISHED" and t["params"] and t["metrics"] for t in trials)
-    written = json.loads((result.artifacts_dir / "all_tuning_results.json").read_text())
-    assert [(t["hash"], t["params"], t["metrics"]) for t in written] == \
-        [(t["hash"], t["params"], t["metrics"]) for t in trials]
+    # a finished parent is read from its results artifact: the same as its child runs say
+    assert tracker.read_json_artifact(result.parent_run_id, "all_tuning_results.json") == trials
+    assert trials_from_children(tracker, result.parent_run_id) == trials
+    assert tracker.read_json_artifact(result.parent_run_id, "no_such_file.json") is None
     report = json.loads((result.artifacts_dir / "tuning_summary_report.json").read_text())
     redrawn = json.loads(json.dumps({
         "top_10": analysis.top_k(trials, "f1_score", 10),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -282,6 +283,15 @@ class Tracker:
             token = page.token
             if not token:
                 return ids
+
+    def read_json_artifact(self, run_id: str, path: str) -> Any:
+        """The parsed JSON file `path` of the run's artifacts; None if missing or unreadable."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="modeldev-artifact-") as tmp:
+                local = self.client.download_artifacts(run_id, path, tmp)
+                return json.loads(Path(local).read_text())
+        except (MlflowException, OSError, ValueError, sqlalchemy.exc.SQLAlchemyError):
+            return None
 
     @_mlflow_errors("reading a run")
     def get_run(self, run_id: str) -> Run:
