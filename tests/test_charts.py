@@ -17,6 +17,7 @@ from matplotlib.image import imread
 from modeldev.charts import (
     BASE_COLOR,
     BEST_COLOR,
+    STRIP_MAX_TRIALS,
     comparison_figure,
     figure_to_png,
     parameter_impact_figure,
@@ -90,6 +91,23 @@ def test_parameter_impact_uses_finished_trials_and_orders_values_numerically():
     assert mean.y[0] == pytest.approx(0.825 + 0.005)
     assert mean.error_y.array[0] == pytest.approx(0.005)
     assert "higher is better" in fig.layout.title.text
+
+
+def test_parameter_impact_of_many_trials_draws_quartile_boxes_of_every_trial(tmp_path):
+    trials = [{"params": {"C": c, "solver": s}, "status": "FINISHED",
+               "metrics": {"f1_score": 0.5 + c / 100 + i / 10_000}}
+              for i in range(STRIP_MAX_TRIALS) for c in (1, 10) for s in ("lbfgs",)]
+    fig = parameter_impact_figure(trials, ["C", "solver"], "f1_score")
+    boxes = [t for t in fig.data if t.type == "box"]
+    assert len(boxes) == 2 and all(b.boxpoints is False for b in boxes)
+    assert len(boxes[0].y) == len(trials)  # every trial is in the distribution
+    assert sorted(set(boxes[0].x)) == ["1", "10"]
+    mean = next(t for t in fig.data if t.type == "scatter" and list(t.x) == ["1", "10"])
+    assert mean.y[1] - mean.y[0] == pytest.approx(0.09)
+    png = figure_to_png(fig, tmp_path / "impact.png")
+    assert png.stat().st_size > 10_000
+    few = parameter_impact_figure(trials[:STRIP_MAX_TRIALS], ["C"], "f1_score")
+    assert [t.type for t in few.data] == ["scatter", "scatter"]
 
 
 @pytest.mark.parametrize("metric", ["f1_score", "log_loss"])
