@@ -37,9 +37,16 @@ cols[1].metric(f"Validation {primary}", "-" if value is None else f"{value:.4f}"
                help=direction_text(primary))
 test_value = info.get("test_primary_metric_value")
 cols[2].metric(f"Test {primary}", "-" if test_value is None else f"{test_value:.4f}")
-figure = comparison_figure(rows, task, primary, best)
-figure.update_annotations(font_size=12)  # panel titles fit a narrower window than the PNG's
-st.plotly_chart(figure, key="cmp_chart")
+
+
+def _comparison() -> object:
+    figure = comparison_figure(rows, task, primary, best)
+    figure.update_annotations(font_size=12)  # panel titles fit a narrower window than the PNG's
+    return figure
+
+
+stamp = (session["run_id"], session["status"], session["end"], task, primary, best)
+st.plotly_chart(common.figure(("comparison", *stamp), _comparison), key="cmp_chart")
 
 st.subheader("All metrics")
 st.caption(f"Validation metrics, then test_ metrics; task {task}.")

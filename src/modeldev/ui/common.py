@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -37,6 +38,16 @@ def settings() -> Settings:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _tracker(tracking_uri: str, workspace: str) -> Tracker:
     return Tracker(resolve_settings(workspace, tracking_uri))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def figure(key: tuple[Any, ...], _build: Callable[[], Any]) -> Any:
+    """The figure `_build()` makes, built once per `key` (everything it depends on).
+
+    Building a Plotly figure costs 0.05-0.2 s, most of a warm page render; st.plotly_chart only
+    reads a figure (it serialises a copy), so one object can serve every session.
+    """
+    return _build()
 
 
 def store_exists(s: Settings) -> bool:

@@ -36,25 +36,28 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
     s = common.settings()
     folder = session["tags"].get("artifacts_dir", "")
     try:
-        d = detail.model_detail(s.tracking_uri, str(s.workspace), folder,
-                                Path(folder).stat().st_mtime, row["run_id"])
+        stamp = Path(folder).stat().st_mtime
+        d = detail.model_detail(s.tracking_uri, str(s.workspace), folder, stamp, row["run_id"])
     except (ModeldevError, OSError, KeyError, ValueError) as exc:
         common.error(f"Could not rebuild the detail of {row['name']}: {exc}")
         return
     if d is None:
         st.text(f"{row['name']} logged no model, so there is no detail to show.")
         return
+    key = (s.tracking_uri, folder, stamp, row["run_id"])
     if d["task"] == "regression":
-        figs = detail.regression_figures(d)
+        figs = common.figure(("regression", *key), lambda: detail.regression_figures(d))
     else:
-        figs = (detail.confusion_figure(d), detail.curve_figure(d, "roc"),
-                detail.curve_figure(d, "pr"))
+        figs = common.figure(("classification", *key), lambda: (
+            detail.confusion_figure(d), detail.curve_figure(d, "roc"),
+            detail.curve_figure(d, "pr")))
     st.caption("On the validation part of the session's split, where the models were compared.")
     cols = st.columns(len(figs))
     for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
         col.plotly_chart(fig, key=f"detail_fig_{i}")
     if d["importance"]:
-        st.plotly_chart(detail.importance_figure(*d["importance"]), key="detail_importance")
+        st.plotly_chart(common.figure(("importance", *key), lambda: detail.importance_figure(
+            *d["importance"])), key="detail_importance")
     else:
         st.text(f"{row['name']} has no native feature importance.")
 
@@ -101,8 +104,13 @@ def tuning_results(parent: dict[str, Any]) -> None:
         st.text("Best parameters: " + params_label(best["params"], 10_000))
     params = sorted({k for t in trials for k in (t.get("params") or {})})
     base = baseline_value(parent, metric)
-    st.plotly_chart(top_k_figure(trials, metric, 10, base), key="tune_topk")
-    st.plotly_chart(parameter_impact_figure(trials, params, metric), key="tune_impact")
+    key = (parent["run_id"], parent["status"], parent["end"], len(trials), metric)
+    st.plotly_chart(common.figure(("topk", *key, base),
+                                  lambda: top_k_figure(trials, metric, 10, base)),
+                    key="tune_topk")
+    st.plotly_chart(common.figure(("impact", *key, tuple(params)),
+                                  lambda: parameter_impact_figure(trials, params, metric)),
+                    key="tune_impact")
 
 
 def top_table(trials: list[dict[str, Any]], metric: str, k: int = 10) -> pd.DataFrame:
