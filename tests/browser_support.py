@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,19 +29,7 @@ WAIT_MS = 120_000  # generous: the machine may be shared, and a first page load 
 START_TIMEOUT_S = 120.0
 _ENV_DROPPED = ("MLFLOW_TRACKING_URI", "MODELDEV_ARTIFACTS_DIR", "MODELDEV_CONTEXT_PATH")
 
-# Counts Streamlit script runs that ended: the app root's data-test-script-state attribute goes
-# "running" -> "notRunning" (or "rerun...") once per run, fragment runs included.
-_RUN_COUNTER = """
-window.__stRunsEnded = 0;
-new MutationObserver((records) => {
-  for (const r of records) {
-    if (r.oldValue === 'running') window.__stRunsEnded += 1;
-  }
-}).observe(document, {attributes: true, subtree: true, attributeOldValue: true,
-                      attributeFilter: ['data-test-script-state']});
-"""
-_SETTLED = """(n) => window.__stRunsEnded > n && document.querySelector(
-  '[data-test-script-state]')?.getAttribute('data-test-script-state') === 'notRunning'"""
+_SCRIPT_FINISHED = "script_finished"
 _IDLE = """() => document.querySelector('[data-test-script-state]')
   ?.getAttribute('data-test-script-state') === 'notRunning'"""
 
@@ -137,9 +126,37 @@ def new_context(browser: Any, width: int = 1280, height: int = 800, scale: float
     runs (see `settled`)."""
     context = browser.new_context(viewport={"width": width, "height": height},
                                   device_scale_factor=scale, accept_downloads=True)
-    context.add_init_script(_RUN_COUNTER)
+    context.on("page", _count_runs)
     context.set_default_timeout(WAIT_MS)
     return context
+
+
+# Script runs that ended, per page: the server's `script_finished` messages on the page's
+# websocket (fragment runs included), read from the frames themselves. A DOM signal (the app
+# root's script-state attribute) misses runs that start and end between two React commits.
+_RUNS: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()
+
+
+def _count_runs(page: Any) -> None:
+    counter = _RUNS.setdefault(page, [0])
+
+    def on_frame(payload: bytes | str) -> None:
+        if isinstance(payload, bytes) and _is_script_finished(payload):
+            counter[0] += 1
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+
+
+def _is_script_finished(payload: bytes) -> bool:
+    from google.protobuf.message import DecodeError
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msg = ForwardMsg()
+    try:
+        msg.ParseFromString(payload)
+    except DecodeError:
+        return False
+    return msg.WhichOneof("type") == _SCRIPT_FINISHED
 
 
 def new_page(browser: Any, width: int = 1280, height: int = 800, scale: float = 1.0) -> Any:
@@ -148,7 +165,17 @@ def new_page(browser: Any, width: int = 1280, height: int = 800, scale: float = 
 
 
 def runs_ended(page: Any) -> int:
-    return int(page.evaluate("window.__stRunsEnded || 0"))
+    """Script runs of `page` that have ended so far (pages of `new_context` only)."""
+    return _RUNS[page][0]
+
+
+def wait_runs_ended(page: Any, more_than: int, timeout: float = WAIT_MS) -> None:
+    """Wait until more than `more_than` script runs of `page` have ended."""
+    deadline = time.monotonic() + timeout / 1000
+    while runs_ended(page) <= more_than:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"No script run ended within {timeout / 1000:.0f} s.")
+        page.wait_for_timeout(20)  # Playwright delivers the websocket events meanwhile
 
 
 def wait_idle(page: Any, timeout: float = WAIT_MS) -> None:
@@ -162,4 +189,5 @@ def settled(page: Any, action: Callable[[], Any], timeout: float = WAIT_MS) -> N
     widget values, so a change whose run had not started yet would be lost on navigation."""
     before = runs_ended(page)
     action()
-    page.wait_for_function(_SETTLED, arg=before, timeout=timeout)
+    wait_runs_ended(page, before, timeout)
+    wait_idle(page, timeout)
