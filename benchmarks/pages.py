@@ -15,11 +15,12 @@ Two kinds of measurement, per page:
 
 1. Server side, `AppTest` (the app's script run, no browser): each in a fresh Python process
    (imports and empty caches): the first render; then renders with the data caches cleared
-   (`st.cache_data.clear()` before each: every child run read again from MLflow, every figure
-   rebuilt; loaded models and the split stay cached as `st.cache_resource`); then renders with
-   warm caches (what a page switch costs once the children were read). Each render is a new
-   session running app.py and the page, timed around `at.run()`. One more cleared-cache render
-   runs under cProfile (the page body only) to say where the time goes.
+   (`st.cache_data.clear()` and the figure cache cleared before each: every run and trial read
+   again from MLflow, every figure rebuilt; loaded models and the split stay cached as
+   `st.cache_resource`); then renders with warm caches (what a page switch costs once the
+   children were read). Each render is a new session running app.py and the page, timed
+   around `at.run()`. One more cleared-cache render runs under cProfile (the page body only)
+   to say where the time goes.
 2. In a real browser (`streamlit run app.py` on a free port, headless Chromium through
    Playwright), timed from the navigation to the page's Plotly charts being visible
    (Comparison: the metric panels and the best model's confusion matrix, ROC and PR; Tuning: the
@@ -78,7 +79,10 @@ new PerformanceObserver((list) => {
 # Functions whose cumulative time the profile reports (file suffix, function name).
 HOTSPOTS = [
     ("modeldev/ui/sessions.py", "_runs", "list the Phase 1 / tuning parents (MLflow search)"),
-    ("modeldev/tuning/outputs.py", "load_trials", "read every child run (MLflow search, pages)"),
+    ("modeldev/tuning/outputs.py", "load_trials", "read the trials (MLflow)"),
+    ("modeldev/tracking.py", "read_json_artifact", "the run's results artifact (MLflow)"),
+    ("modeldev/tuning/outputs.py", "trials_from_children",
+     "read every child run (MLflow search, pages)"),
     ("modeldev/tracking.py", "search_runs", "MLflow search_runs (all callers)"),
     ("modeldev/ui/results.py", "tuning_results", "the Results section of Tuning"),
     ("modeldev/ui/results.py", "baseline_value", "baseline value (Phase 1 children)"),
@@ -207,9 +211,18 @@ def _check(page: str, at: Any, children: int) -> dict[str, Any]:
     return out
 
 
+def _clear_caches() -> None:
+    """Forget what the pages read and the figures they built (not the tracker or models)."""
+    import streamlit as st
+
+    from modeldev.ui import common
+
+    st.cache_data.clear()
+    common.figure.clear()
+
+
 def _profile(page: str) -> dict[str, Any]:
     """One cleared-cache render with cProfile around the page body (modeldev.ui.routing)."""
-    import streamlit as st
 
     from modeldev.ui import routing
 
@@ -228,7 +241,7 @@ def _profile(page: str) -> dict[str, Any]:
                 prof.disable()
                 body.append(time.perf_counter() - start)
 
-    st.cache_data.clear()
+    _clear_caches()
     routing.routed = profiled
     try:
         total, _ = _render(page)
@@ -253,18 +266,41 @@ def _profile(page: str) -> dict[str, Any]:
 
 def apptest_worker(page: str, children: int, repeats: int, out: Path) -> None:
     """Runs in a fresh process: first render, cleared-cache renders, cached renders, profile."""
-    import streamlit as st
 
     first, at = _render(page)
     result: dict[str, Any] = {"first_s": round(first, 3), "shown": _check(page, at, children)}
     cleared = []
     for _ in range(repeats):
-        st.cache_data.clear()
+        _clear_caches()
         cleared.append(_render(page)[0])
     result["uncached"] = _stats(cleared)
     result["cached"] = _stats([_render(page)[0] for _ in range(repeats)])
     result["profile"] = _profile(page)
+    if page == "tuning":
+        result["trial_reads"] = _trial_reads(repeats)
     out.write_text(json.dumps(result))
+
+
+def _trial_reads(repeats: int) -> dict[str, Any]:
+    """The two ways to read a finished tuning run's trials, timed outside the page."""
+    from modeldev.config import resolve_settings
+    from modeldev.tracking import Tracker
+    from modeldev.tuning.outputs import load_trials, trials_from_children
+
+    found = _existing(resolve_settings().workspace)
+    if found is None:
+        raise RuntimeError("no tuning run to read")
+    tracker, run_id = Tracker(resolve_settings()), found["tuning_run_id"]
+    out: dict[str, Any] = {}
+    for name, read in (("results_artifact", load_trials), ("child_runs", trials_from_children)):
+        times, trials = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            trials = read(tracker, run_id)
+            times.append(time.perf_counter() - start)
+        out[name] = {**_stats(times), "trials": len(trials)}
+    out["same_trials"] = load_trials(tracker, run_id) == trials_from_children(tracker, run_id)
+    return out
 
 
 def measure_apptest(workspace: Path, children: int, repeats: int) -> dict[str, Any]:
@@ -301,8 +337,9 @@ def _charts_visible(page: Any, name: str) -> dict[str, float]:
 
 def _timed_visit(page: Any, name: str, navigate: Any, new_document: bool) -> dict[str, float]:
     """Seconds from `navigate()` to the title, the first chart and all charts being visible, to
-    the end of the script run (as the browser learns it), and the browser's long tasks."""
-    from browser_support import WAIT_MS, runs_ended
+    the end of the script run (its script_finished message on the websocket), and the
+    browser's long tasks."""
+    from browser_support import WAIT_MS, runs_ended, wait_runs_ended
 
     before = 0 if new_document else runs_ended(page)
     busy = 0.0 if new_document else page.evaluate("window.__longTaskMs || 0")
@@ -312,7 +349,7 @@ def _timed_visit(page: Any, name: str, navigate: Any, new_document: bool) -> dic
                                               ).wait_for(state="visible", timeout=WAIT_MS)
     title = time.perf_counter() - start
     charts = _charts_visible(page, name)
-    page.wait_for_function("(n) => window.__stRunsEnded > n", arg=before, timeout=WAIT_MS)
+    wait_runs_ended(page, before, WAIT_MS)
     run_end = time.perf_counter() - start
     page.wait_for_timeout(100)  # a long task is reported when it ends
     return {"title_s": title, "first_chart_s": title + min(charts.values()),
@@ -493,8 +530,8 @@ def report_markdown(r: dict[str, Any]) -> str:
         + "). Medians (min-max) of "
         f"{r['repeats']} renders each.", "",
         "| | Comparison | Tuning |", "|---|---:|---:|",
-        "| **server render, data caches cleared** (AppTest `at.run()`: every child run read "
-        "again, every figure rebuilt) | "
+        "| **server render, data caches cleared** (AppTest `at.run()`: every run and trial "
+        "read again from MLflow, every figure rebuilt) | "
         + " | ".join(f"**{a[p]['uncached']['median']:.2f} s** ({a[p]['uncached']['min']:.2f}-"
                      f"{a[p]['uncached']['max']:.2f})" for p in PAGES) + " |",
         _row("server render, warm caches (AppTest)", {p: a[p]["cached"] for p in PAGES}),
@@ -524,7 +561,7 @@ def report_markdown(r: dict[str, Any]) -> str:
             f" s in the browser" for p, c in v["pages"].items()) + ".", "",
         "Charts: Comparison = the 8-metric panels and the best model's confusion matrix, ROC and "
         "PR curves; Tuning = the top 10 and the parameter impact. Tuning showed "
-        f"\"{a['tuning']['shown'].get('trials_metric')}\" (every child run read). The first "
+        f"\"{a['tuning']['shown'].get('trials_metric')}\" (every trial read). The first "
         "visit after a start includes importing the engine, plotting and MLflow into the "
         "server and loading the logged model for the detail.", "",
         "## Where the time goes (one cleared-cache render under cProfile, page body only)", ""]
@@ -535,16 +572,18 @@ def report_markdown(r: dict[str, Any]) -> str:
                   + "; ".join(f"{h['what']} ({h['function']}) {h['seconds']:.2f} s"
                               for h in sorted(prof["hotspots"], key=lambda h: -h["seconds"]))
                   + ".", ""]
-    trials_s = next((h["seconds"] for h in a["tuning"]["profile"]["hotspots"]
-                     if h["function"].endswith("load_trials")), None)
-    if trials_s is not None:
-        lines += [f"The cleared-cache Tuning render is dominated by reading the "
-                  f"{ws['children']:,} child runs back from MLflow ({trials_s:.2f} s under the "
-                  "profiler: `MlflowClient.search_runs` on SQLite builds every run with its "
-                  "params, metrics and tags, two pages of 1,000). The page reads them once per "
-                  "finished tuning run: the read is cached for good (keyed by the run's status "
-                  "and end time), so it is paid by the first view after the run ends or after a "
-                  "server start, and every later view costs the warm-cache render above.", ""]
+    reads = a["tuning"].get("trial_reads")
+    if reads:
+        art, kids = reads["results_artifact"], reads["child_runs"]
+        lines += [f"Reading the {ws['children']:,} trials of the finished tuning run (medians "
+                  f"of {art['n']}, outside the page): from its `all_tuning_results.json` "
+                  f"artifact in MLflow {art['median']:.3f} s, which is what the page does; "
+                  f"from its child runs through `MlflowClient.search_runs` {kids['median']:.2f} s "
+                  "(every run built with its params, metrics and tags, in pages of 1,000), "
+                  "which is what it did before and still does for a run that is going or was "
+                  "stopped early. Both give the same "
+                  f"trials: {'yes' if reads['same_trials'] else 'NO'}. Either read is cached "
+                  "for good once the run has finished (keyed by its status and end time).", ""]
     if "browser_profile" in b:
         lines += ["## In the browser (one more in-app navigation under Chrome's sampling "
                   "profiler)", ""]
