@@ -202,8 +202,9 @@ def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: T
                should_stop: Callable[[], bool]) -> list[dict[str, Any]]:
     """Execute the plan; each outcome's children are logged by a background thread.
 
-    Every queued child is in MLflow when this returns or raises Cancelled (a cancel stops
-    new work, not the logging of finished work).
+    Every queued child is in MLflow when this returns or raises Cancelled after a stop
+    request (a cancel stops new work, not the logging of finished work); when an error or a
+    signal ends the loop, the queued children get up to ABANDON_AFTER_S to be logged.
     """
     workers = request.workers or default_workers()
     remaining = sum(len(t.payload["members"]) for t in plan.tasks)
