@@ -139,11 +139,10 @@ class Progress:
 
 
 def log_outcome(logger: ChildLogger, ctx: dict[str, Any], outcome: TaskOutcome,
-                progress: Progress) -> list[dict[str, Any]]:
-    """Queue one child run per combination of a finished task; return the trial records."""
+                progress: Progress) -> None:
+    """Queue one child run per combination of a finished task and count it."""
     members = dict(outcome_members(ctx["tasks"], outcome.key))
     by_hash = {r["hash"]: r for r in (outcome.result or [])}
-    records = []
     for h, params in members.items():
         record = {"hash": h, "params": params, "index": ctx["index"][h]}
         result = by_hash.get(h)
@@ -152,9 +151,7 @@ def log_outcome(logger: ChildLogger, ctx: dict[str, Any], outcome: TaskOutcome,
         else:
             record.update(status="FINISHED", metrics=result["metrics"], error=None)
         logger.submit((record, child_tags(ctx, record, outcome, result)))
-        records.append(record)
         _count(progress, record, ctx["metric"])
-    return records
 
 
 def outcome_members(tasks: dict[str, TrialTask], key: str) -> list[tuple[str, dict[str, Any]]]:
@@ -187,19 +184,17 @@ def child_tags(ctx: dict[str, Any], record: dict[str, Any], outcome: TaskOutcome
 
 
 def log_child(tracker: Tracker, ctx: dict[str, Any], record: dict[str, Any],
-              tags: dict[str, str]) -> str:
-    """Create, fill and end one child run in three calls; the record gets its run id."""
+              tags: dict[str, str]) -> None:
+    """Create, fill and end one child run in three calls."""
     run_id = tracker.start_run(ctx["experiment_id"], f"trial_{record['index']:04d}",
                                ctx["parent_run_id"], tags=tags)
     tracker.log_batch(run_id, params=record["params"], metrics=record["metrics"])
     tracker.end_run(run_id, record["status"])
-    record["run_id"] = run_id
-    return run_id
 
 
 def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: Tracker,
                ctx: dict[str, Any], on_event: ev.EventSink,
-               should_stop: Callable[[], bool]) -> list[dict[str, Any]]:
+               should_stop: Callable[[], bool]) -> None:
     """Execute the plan; each outcome's children are logged by a background thread.
 
     Every queued child is in MLflow when this returns or raises Cancelled after a stop
@@ -209,11 +204,10 @@ def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: T
     workers = request.workers or default_workers()
     remaining = sum(len(t.payload["members"]) for t in plan.tasks)
     progress = Progress(total=len(plan.combos), done=len(plan.combos) - remaining)
-    records: list[dict[str, Any]] = []
     ctx["tasks"] = {t.key: t for t in plan.tasks}
     with ChildLogger(lambda item: log_child(tracker, ctx, *item)) as logger:
         for outcome in execute(plan, shared, request, workers, should_stop):
-            records += log_outcome(logger, ctx, outcome, progress)
+            log_outcome(logger, ctx, outcome, progress)
             on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,
                                    failed=progress.failed, best=progress.best,
                                    best_params=progress.best_params,
@@ -221,7 +215,6 @@ def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: T
                                    error=outcome.error))
     if should_stop():
         raise ev.Cancelled("cancelled")
-    return records
 
 
 def thread_budget(workers: int) -> int:
