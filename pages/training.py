@@ -53,11 +53,6 @@ if clicked and args is not None:
     if job_panel.submit("train", args, owner, label):
         st.rerun()
 
-st.subheader("Progress")
-if job is None:
-    st.text("No training job in this browser session yet.")
-else:
-    job_panel.panel(settings, job, progress.train_body, S.TRAIN_CANCEL)
-    if job["state"] == "finished":
-        st.page_link(S.PAGE_COMPARISON, label="See the comparison",
-                     icon=":material/bar_chart:")
+job_panel.progress_section(settings, job, progress.train_body, S.TRAIN_CANCEL, "training")
+if job is not None and job["state"] == "finished":
+    st.page_link(S.PAGE_COMPARISON, label="See the comparison", icon=":material/bar_chart:")

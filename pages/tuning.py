@@ -71,11 +71,7 @@ if st.button("Start tuning", key=S.TUNE_START, type="primary", icon=":material/p
     if job_panel.submit("tune", args, owner, f"{framework}: {est['combinations']} combinations"):
         st.rerun()
 
-st.subheader("Progress")
-if job is None:
-    st.text("No tuning job in this browser session yet.")
-else:
-    job_panel.panel(settings, job, progress.tune_body, S.TUNE_CANCEL)
+job_panel.progress_section(settings, job, progress.tune_body, S.TUNE_CANCEL, "tuning")
 
 st.subheader("Results")
 parent = sessions.pick(sessions.tuning_parents(experiment), "Tuning run", S.TUNE_PARENT_PICK,

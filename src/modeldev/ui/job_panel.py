@@ -76,6 +76,16 @@ def adopt_result(job: dict[str, Any]) -> None:
         st.rerun()
 
 
+def progress_section(settings: Settings, job: dict[str, Any] | None, body: Body,
+                     cancel_key: str, kind: str) -> None:
+    """The 'Progress' heading and this session's `kind` job panel, or a line saying none ran."""
+    st.subheader("Progress")
+    if job is None:
+        st.text(f"No {kind} job in this browser session yet.")
+    else:
+        panel(settings, job, body, cancel_key)
+
+
 def panel(settings: Settings, job: dict[str, Any], body: Body, cancel_key: str) -> None:
     """State, elapsed time, `body` (progress), cancel and the log tail; live while active."""
     adopt_result(job)
