@@ -292,14 +292,15 @@ def _trial_reads(repeats: int) -> dict[str, Any]:
         raise RuntimeError("no tuning run to read")
     tracker, run_id = Tracker(resolve_settings()), found["tuning_run_id"]
     out: dict[str, Any] = {}
+    read_back: dict[str, list[dict[str, Any]]] = {}
     for name, read in (("results_artifact", load_trials), ("child_runs", trials_from_children)):
-        times, trials = [], []
+        times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            trials = read(tracker, run_id)
+            read_back[name] = read(tracker, run_id)
             times.append(time.perf_counter() - start)
-        out[name] = {**_stats(times), "trials": len(trials)}
-    out["same_trials"] = load_trials(tracker, run_id) == trials_from_children(tracker, run_id)
+        out[name] = {**_stats(times), "trials": len(read_back[name])}
+    out["same_trials"] = read_back["results_artifact"] == read_back["child_runs"]
     return out
 
 

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -148,9 +151,6 @@ def _count_runs(page: Any) -> None:
 
 
 def _is_script_finished(payload: bytes) -> bool:
-    from google.protobuf.message import DecodeError
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
     msg = ForwardMsg()
     try:
         msg.ParseFromString(payload)
