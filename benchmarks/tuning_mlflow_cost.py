@@ -1,7 +1,7 @@
 """What MLflow costs a tuning session in wall time: the same trials with and without child logging.
 
-    python benchmarks/tuning_mlflow_cost.py             # 3 pairs, full grid, writes results
-    python benchmarks/tuning_mlflow_cost.py --pairs 1 --quick   # a quick look, prints only
+    python benchmarks/tuning_mlflow_cost.py             # 3 rounds, full grid, writes results
+    python benchmarks/tuning_mlflow_cost.py --rounds 1 --quick   # a quick look, prints only
 
 Not a test. `benchmarks/tuning.py` times every MLflow call, but the children are logged by a
 background thread while the workers fit, so summing call times no longer says how much longer
@@ -9,19 +9,22 @@ the session takes because of MLflow: the calls that run beside the fits cost wal
 through the CPU they take from the workers. This script measures that directly.
 
 One dataset (10k rows x 30 features, binary, as in tuning.py), one Phase 1 session restricted to
-xgboost_baseline, then pairs of tuning runs of the same grid, each in a fresh process on a fresh
+xgboost_baseline, then rounds of tuning runs of the same grid, each in a fresh process on a fresh
 copy of the Phase 1 workspace (so the store does not grow from run to run), through `run_tuning`
-with default workers:
+with default workers, one run per variant in each round:
 
-- "on": as shipped, every child run created, filled and ended in MLflow;
-- "off": `engine.log_child` replaced by a function that logs nothing; the child-logger thread,
-  its queue and everything else stay, so only MLflow's own work for the children goes.
+- "bulk": as shipped, the children written into the SQLite store in batches
+  (`tracking_children.SqliteChildWriter`);
+- "client": every child created, filled and ended through MLflow's client
+  (`MODELDEV_CHILD_WRITES=client`, what any other store or MLflow version gets);
+- "off": `engine.write_children` replaced by a function that writes nothing; the child-logger
+  thread, its queue and everything else stay, so only MLflow's own work for the children goes.
 
 Timed: the trial loop (`run_trials`, from worker start-up to its return, which includes waiting
 for the logger to finish), each run's CPU seconds, and other processes' CPU meanwhile. The steps
-after the trials (refit, model, charts) are the same in both and are skipped. Runs alternate
-on/off/off/on... so that drift in the machine's speed falls on both sides. MLflow's share of the
-wall time is (median on - median off) / median on.
+after the trials (refit, model, charts) are the same in all and are skipped. The order rotates
+from round to round so that drift in the machine's speed falls on every variant. MLflow's share
+of the wall time is (median of a variant - median off) / median of that variant.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -40,6 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+VARIANTS = ("bulk", "client", "off")
 
 
 def _tuning() -> Any:
@@ -55,7 +60,7 @@ class _Skip(Exception):
     """Raised instead of the steps after the trials, which both variants share."""
 
 
-def one_run(workspace: Path, training_run: str, grid_file: Path | None, logging_on: bool,
+def one_run(workspace: Path, training_run: str, grid_file: Path | None, variant: str,
             out: Path) -> None:
     """One tuning run in this process; writes the trial loop's wall time and what it logged."""
     from modeldev.config import resolve_settings
@@ -65,8 +70,8 @@ def one_run(workspace: Path, training_run: str, grid_file: Path | None, logging_
     from modeldev.tuning.session import run_tuning
 
     times: dict[str, float] = {}
-    logged = [0]
-    real_run_trials, real_log_child = engine.run_trials, engine.log_child
+    logged, paths = [0], set()
+    real_run_trials, real_write = engine.run_trials, engine.write_children
 
     def timed_run_trials(*args: Any, **kwargs: Any) -> Any:
         times["start"] = time.perf_counter()
@@ -75,25 +80,31 @@ def one_run(workspace: Path, training_run: str, grid_file: Path | None, logging_
         finally:
             times["end"] = time.perf_counter()
 
-    def log_child(*args: Any) -> None:
-        logged[0] += 1
-        if logging_on:
-            real_log_child(*args)
+    def write_children(*args: Any) -> None:
+        logged[0] += len(args[-1])
+        paths.add(args[1].path)  # which writer the run chose
+        if variant != "off":
+            real_write(*args)
 
     def skip(*args: Any, **kwargs: Any) -> Any:
         raise _Skip
 
-    engine.run_trials, engine.log_child, outputs.finish_tuning = timed_run_trials, log_child, skip
+    engine.run_trials, engine.write_children = timed_run_trials, write_children
+    outputs.finish_tuning = skip
+    if variant == "client":
+        os.environ["MODELDEV_CHILD_WRITES"] = "client"
     request = TuneRequest(training_run_id=training_run,
                           grid=load_grid_file(str(grid_file)) if grid_file else None)
+    settings = resolve_settings(workspace)
     with contextlib.suppress(_Skip):
-        run_tuning(request, resolve_settings(workspace))
+        run_tuning(request, settings)
     out.write_text(json.dumps({"trials_s": times["end"] - times["start"],
-                               "children": logged[0], "logging_on": logging_on}))
+                               "children": logged[0], "variant": variant,
+                               "writer": sorted(paths)}))
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    """The Phase 1 session, then the alternating pairs."""
+    """The Phase 1 session, then the rounds of runs."""
     tb = _tuning()
     py, script = sys.executable, str(Path(__file__).resolve())
     grid = tb.QUICK_GRID if args.quick else tb.FULL_GRID
@@ -112,13 +123,14 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         if args.quick:
             (base / "grid.json").write_text(json.dumps(grid))
             grid_args = ["--grid-file", str(base / "grid.json")]
-        order = [i % 4 in (0, 3) for i in range(2 * args.pairs)]  # on, off, off, on, ...
-        for i, on in enumerate(order):
+        order = [VARIANTS[(r + k) % len(VARIANTS)] for r in range(args.rounds)
+                 for k in range(len(VARIANTS))]  # bulk client off, client off bulk, ...
+        for i, variant in enumerate(order):
             run_ws = base / f"ws_{i}"
             shutil.copytree(ws, run_ws)
             out = base / f"run_{i}.json"
-            stage = tb.run_stage(f"tuning, child logging {'on' if on else 'off'}", [
-                py, script, "--one-run", "on" if on else "off", "--workspace", str(run_ws),
+            stage = tb.run_stage(f"tuning, child writes {variant}", [
+                py, script, "--one-run", variant, "--workspace", str(run_ws),
                 "--training-run", training_run, *grid_args, "--out", str(out)])
             stage.pop("stdout")
             runs.append({**stage, **json.loads(out.read_text())})
@@ -130,17 +142,18 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians per variant, the difference, MLflow's share and the spread within a variant."""
+    """Medians per variant, each variant's cost over "off" and its share, and the spreads."""
     out: dict[str, Any] = {}
-    for label, on in (("on", True), ("off", False)):
-        times = [r["trials_s"] for r in runs if r["logging_on"] is on]
-        out[label] = {"median_s": statistics.median(times), "min_s": min(times),
-                      "max_s": max(times), "samples_s": times,
-                      "children": runs[[r["logging_on"] for r in runs].index(on)]["children"]}
-        out[label]["cpu_median_s"] = statistics.median(
-            r["cpu_s"] for r in runs if r["logging_on"] is on)
-    out["mlflow_s"] = out["on"]["median_s"] - out["off"]["median_s"]
-    out["mlflow_share"] = out["mlflow_s"] / out["on"]["median_s"]
+    for variant in VARIANTS:
+        mine = [r for r in runs if r["variant"] == variant]
+        times = [r["trials_s"] for r in mine]
+        out[variant] = {"median_s": statistics.median(times), "min_s": min(times),
+                        "max_s": max(times), "samples_s": times, "children": mine[0]["children"],
+                        "cpu_median_s": statistics.median(r["cpu_s"] for r in mine)}
+    for variant in ("bulk", "client"):
+        cost = out[variant]["median_s"] - out["off"]["median_s"]
+        out[variant].update(mlflow_s=cost, mlflow_share=cost / out[variant]["median_s"])
+    out["mlflow_s"], out["mlflow_share"] = out["bulk"]["mlflow_s"], out["bulk"]["mlflow_share"]
     out["other_procs_cores_max"] = max(r["other_procs_cores"] for r in runs)
     return out
 
@@ -151,53 +164,52 @@ def report_markdown(r: dict[str, Any]) -> str:
     tb = _tuning()
     grid = "the 48-combination quick grid" if r["quick"] else "the full default grid"
     rows = "\n".join(
-        f"| {i + 1} | {'on' if run['logging_on'] else 'off'} | {run['trials_s']:.1f} s | "
-        f"{run['cpu_s']:.0f} s | {run['children']} | {run['other_procs_cores']:.2f} |"
+        f"| {i + 1} | {run['variant']} | {', '.join(run['writer'])} | {run['trials_s']:.1f} s |"
+        f" {run['cpu_s']:.0f} s | {run['children']} | {run['other_procs_cores']:.2f} |"
         for i, run in enumerate(r["runs"]))
     met = s["mlflow_share"] < tb.TARGET_MLFLOW_SHARE
+    medians = "; ".join(f"{v} {s[v]['median_s']:.1f} s (range {s[v]['min_s']:.1f}-"
+                        f"{s[v]['max_s']:.1f})" for v in VARIANTS)
     return "\n".join([
-        "# What MLflow costs a tuning session (child logging on vs off)", "",
+        "# What MLflow costs a tuning session (children in bulk, through the client, or not "
+        "at all)", "",
         f"`python benchmarks/tuning_mlflow_cost.py` on {m['cpu_count']} CPUs ({m['cpu_model']}),"
         f" Python {m['python']}, MLflow {r['packages']['mlflow']}, XGBoost "
         f"{r['packages']['xgboost']}; generated {r['generated_at']}. xgboost_baseline over "
-        f"{grid} ({len(r['runs']) // 2} pairs, alternating), {r['rows']:,} rows x 30 features, "
-        "SQLite store, default workers. \"off\" replaces the logging of each child with nothing;"
-        " everything else is the same. Timed: the trial loop (worker start-up to the last child "
-        "logged).", "",
-        "| run | child logging | trial loop wall | CPU s (all processes) | children | other "
-        "processes' cores |", "|---:|---|---:|---:|---:|---:|", rows, "",
-        f"Medians: on {s['on']['median_s']:.1f} s (range {s['on']['min_s']:.1f}-"
-        f"{s['on']['max_s']:.1f}), off {s['off']['median_s']:.1f} s (range "
-        f"{s['off']['min_s']:.1f}-{s['off']['max_s']:.1f}). **MLflow adds {s['mlflow_s']:.1f} s"
-        f" = {s['mlflow_share']:.1%} of the trial loop's wall time** (target < "
-        f"{tb.TARGET_MLFLOW_SHARE:.0%}: {'met' if met else 'NOT met'}). The difference is only "
-        "as good as the spread within each variant, shown by the ranges.", "",
-        cpu_note(s), ""])
+        f"{grid} ({len(r['runs']) // len(VARIANTS)} rounds, order rotated), {r['rows']:,} rows "
+        "x 30 features, SQLite store, default workers. \"bulk\" is what ships (children "
+        "written into the store in batches), \"client\" writes each child through MLflow's "
+        "client (any other store or MLflow version), \"off\" writes nothing; everything else "
+        "is the same. Timed: the trial loop (worker start-up to the last child written).", "",
+        "| run | child writes | writer chosen | trial loop wall | CPU s (all processes) | "
+        "children | other processes' cores |", "|---:|---|---|---:|---:|---:|---:|", rows, "",
+        f"Medians: {medians}.", "",
+        f"**As shipped (bulk), MLflow adds {s['bulk']['mlflow_s']:.1f} s = "
+        f"{s['bulk']['mlflow_share']:.1%} of the trial loop's wall time** (target < "
+        f"{tb.TARGET_MLFLOW_SHARE:.0%}: {'met' if met else 'NOT met'}). Through the client it "
+        f"adds {s['client']['mlflow_s']:.1f} s = {s['client']['mlflow_share']:.1%}. A "
+        "difference is only as good as the spread within each variant, shown by the ranges.",
+        "", cpu_note(s), ""])
 
 
 def cpu_note(s: dict[str, Any]) -> str:
-    """How the extra CPU with logging on compares with the logger's own (from tuning.json)."""
-    extra = s["on"]["cpu_median_s"] - s["off"]["cpu_median_s"]
-    text = (f"CPU seconds of all the run's processes, medians: on {s['on']['cpu_median_s']:.0f} "
-            f"s, off {s['off']['cpu_median_s']:.0f} s ({extra:.0f} s more with logging).")
-    tuning = RESULTS / "tuning.json"
-    if tuning.is_file():
-        own = json.loads(tuning.read_text())["summary"].get("mlflow_cpu_s")
-        if own:
-            text += (f" MLflow's own CPU in benchmarks/tuning.py's instrumented run (same grid "
-                     f"and data) was {own:.1f} s; the rest of the difference is the workers "
-                     "running slower beside the logging thread on the same cores.")
-    return text
+    """The CPU all processes used per variant: MLflow's work plus the workers slowed beside it."""
+    extra = {v: s[v]["cpu_median_s"] - s["off"]["cpu_median_s"] for v in ("bulk", "client")}
+    return (f"CPU seconds of all the run's processes, medians: bulk {s['bulk']['cpu_median_s']:.0f}"
+            f" s, client {s['client']['cpu_median_s']:.0f} s, off {s['off']['cpu_median_s']:.0f} "
+            f"s ({extra['bulk']:.0f} s and {extra['client']:.0f} s more than off). On 2 cores "
+            "the workers already use every core, so CPU the writing takes comes out of the "
+            "trials.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the pairs (or one run, in a stage process), print and write the results."""
+    """Run the rounds (or one run, in a stage process), print and write the results."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="runs of each variant")
     p.add_argument("--quick", action="store_true", help="48-combination grid, prints only")
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--one-run", choices=("on", "off"), help=argparse.SUPPRESS)
+    p.add_argument("--one-run", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--training-run", help=argparse.SUPPRESS)
     p.add_argument("--grid-file", type=Path, help=argparse.SUPPRESS)
@@ -213,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report_markdown(results))
         return 0
     if args.one_run:
-        one_run(args.workspace, args.training_run, args.grid_file, args.one_run == "on",
-                args.out)
+        one_run(args.workspace, args.training_run, args.grid_file, args.one_run, args.out)
         return 0
     results = benchmark(args)
     text = report_markdown(results)

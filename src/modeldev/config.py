@@ -9,6 +9,7 @@ from pathlib import Path
 from modeldev.errors import InputError
 
 ARTIFACTS_SUBDIR = "artifacts/epoch005-model-development"
+CHILD_WRITES = ("auto", "client")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Settings:
     context_path: Path
     jobs_dir: Path
     limits: Limits = field(default_factory=Limits)
+    child_writes: str = "auto"  # "client": tuning children through MLflow's client, never bulk
 
     @property
     def uses_sqlite(self) -> bool:
@@ -67,6 +69,10 @@ def resolve_settings(workspace: str | Path | None = None,
         max_combinations=_env_int("MODELDEV_MAX_COMBINATIONS", Limits.max_combinations),
         max_bundle_mb=_env_int("MODELDEV_MAX_BUNDLE_MB", Limits.max_bundle_mb),
     )
+    child_writes = os.environ.get("MODELDEV_CHILD_WRITES") or "auto"
+    if child_writes not in CHILD_WRITES:
+        raise InputError(f"MODELDEV_CHILD_WRITES must be one of {', '.join(CHILD_WRITES)}, "
+                         f"got {child_writes!r}.")
     return Settings(
         workspace=ws,
         tracking_uri=uri,
@@ -74,4 +80,5 @@ def resolve_settings(workspace: str | Path | None = None,
         context_path=context.expanduser().resolve(),
         jobs_dir=ws / "jobs",
         limits=limits,
+        child_writes=child_writes,
     )

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ import modeldev
 from modeldev.config import Settings
 from modeldev.errors import TrackingError
 from modeldev.events import Cancelled
+from modeldev.tracking_children import ChildRun, ChildWriter, SqliteChildWriter, schema_problem
 from modeldev.tracking_support import (
     TAG_HOST,
     TAG_PARENT,
@@ -66,6 +68,9 @@ TAG_MAX_CHARS = 5000  # MLflow refuses tag values over 8,000 characters
 SEARCH_PAGE = 1000  # MLflow's largest page
 STORE_LOCK_TIMEOUT_S = 120.0
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+# MLflow versions whose child runs tests/test_tracking_children.py found identical, field by
+# field, when written by SqliteChildWriter and by the client.
+VERIFIED_CHILD_WRITES_MLFLOW = ("3.17.2",)
 # MLflow's defaults retry a dead server for ~4 minutes; these make a job fail in seconds. And
 # against a server, every ended run costs an extra request and prints two lines to stdout
 # (which would break `--json`) unless the URL printing is suppressed.
@@ -94,7 +99,8 @@ def _mlflow_errors(action: str) -> Callable[[F], F]:
         def inner(self: Tracker, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
-            except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+            except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError,
+                    sqlite3.Error) as exc:
                 cancel = _cancel_in_chain(exc)
                 if cancel is not None:  # a stop signal landed inside an MLflow call
                     raise cancel from exc
@@ -186,6 +192,38 @@ class Tracker:
         tag_list = [RunTag(k, short(v, TAG_MAX_CHARS)) for k, v in (tags or {}).items()]
         if metric_list or param_list or tag_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list, tags=tag_list)
+
+    def child_run(self, name: str, parent_run_id: str, tags: dict[str, Any],
+                  params: dict[str, Any], metrics: dict[str, float], status: str) -> ChildRun:
+        """A finished child run, capped and tagged as `start_run` and `log_batch` would do it."""
+        all_tags = {**tags, **owner_tags(), TAG_PARENT: parent_run_id}
+        return ChildRun(name, {k: short(v, TAG_MAX_CHARS) for k, v in all_tags.items()},
+                        {k: short(v, PARAM_MAX_CHARS) for k, v in params.items()},
+                        {k: float(v) for k, v in metrics.items() if finite(v)}, status)
+
+    @_mlflow_errors("opening the child-run writer")
+    def child_writer(self, experiment_id: str) -> ChildWriter:
+        """What writes finished child runs into `experiment_id`: in bulk where verified safe."""
+        refusal = self.bulk_child_refusal()
+        if refusal is not None:
+            return _ClientChildWriter(self.client, experiment_id, refusal)
+        location = self.client.get_experiment(experiment_id).artifact_location
+        return SqliteChildWriter(sqlite_path(self.tracking_uri), experiment_id, location)
+
+    def bulk_child_refusal(self) -> str | None:
+        """Why child runs go through MLflow's client here instead of in bulk, or None."""
+        if not self.settings.uses_sqlite:
+            return "the tracking store is not SQLite"
+        if self.settings.child_writes == "client":
+            return "MODELDEV_CHILD_WRITES=client"
+        if mlflow.__version__ not in VERIFIED_CHILD_WRITES_MLFLOW:
+            return f"MLflow {mlflow.__version__} is not a version verified for bulk writes"
+        return schema_problem(sqlite_path(self.tracking_uri))
+
+    @_mlflow_errors("writing child runs")
+    def write_children(self, writer: ChildWriter, children: list[ChildRun]) -> list[str]:
+        """Write finished child runs with `writer`; return their run ids."""
+        return writer.write(children)
 
     @_mlflow_errors("logging a metric history")
     def log_metric_history(self, run_id: str, key: str, values: list[float]) -> None:
@@ -311,6 +349,32 @@ class Tracker:
                 self.end_run(run.info.run_id, "KILLED")
                 swept += 1
         return swept
+
+
+class _ClientChildWriter:
+    """Child runs through MLflow's client, three calls each: any store, any MLflow version."""
+
+    def __init__(self, client: MlflowClient, experiment_id: str, reason: str) -> None:
+        self._client = client
+        self._experiment_id = experiment_id
+        self.path = f"mlflow_client ({reason})"
+
+    def write(self, children: list[ChildRun]) -> list[str]:
+        """Create, fill and end each child run."""
+        ids = []
+        for child in children:
+            run_id = self._client.create_run(self._experiment_id, run_name=child.name,
+                                             tags=child.tags).info.run_id
+            now = int(time.time() * 1000)
+            self._client.log_batch(run_id, [Metric(k, v, now, 0) for k, v in
+                                            child.metrics.items()],
+                                   [Param(k, v) for k, v in child.params.items()])
+            self._client.set_terminated(run_id, child.status)
+            ids.append(run_id)
+        return ids
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class _FittedModelPyfunc(mlflow.pyfunc.PythonModel):

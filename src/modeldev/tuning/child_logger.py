@@ -1,7 +1,8 @@
 """Log tuning child runs from one background thread, so no trial ever waits for MLflow.
 
 The trial loop hands each finished combination over (`submit`) and goes straight back to
-dispatching work; the thread creates, fills and ends the child runs in arrival order. On a
+dispatching work; the thread writes the child runs in arrival order, all that are waiting in one
+call (a batch), so a store that falls behind catches up in fewer, larger writes. On a
 2-core machine the driver's MLflow calls otherwise sat between one outcome and the next
 (18 % of a 576-combination session's wall time, measured), waiting for a core the workers held.
 
@@ -21,15 +22,16 @@ from types import TracebackType
 from typing import Any
 
 MAX_PENDING = 1024  # back-pressure: a store slower than the trials makes submit() wait
+MAX_BATCH = 256  # children written together when the thread has fallen behind
 ABANDON_AFTER_S = 30.0  # on an error exit, how long queued children may still take
 
 _STOP = object()
 
 
 class ChildLogger:
-    """A queue of children to log and the one thread that logs them with `log_fn`."""
+    """A queue of children and the one thread that logs them, in batches, with `log_fn`."""
 
-    def __init__(self, log_fn: Callable[[Any], None], max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, log_fn: Callable[[list[Any]], None], max_pending: int = MAX_PENDING) -> None:
         self._log_fn = log_fn
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
@@ -43,18 +45,29 @@ class ChildLogger:
 
     def _drain(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            batch, stop = self._next_batch()
+            if batch and self._error is None and not self._abandon.is_set():
+                started = time.thread_time()
+                try:
+                    self._log_fn(batch)
+                    self.logged += len(batch)
+                except BaseException as exc:  # noqa: BLE001 (handed to the trial loop's thread)
+                    self._error = exc
+                self.cpu_seconds += time.thread_time() - started
+            if stop:
                 return
-            if self._error is not None or self._abandon.is_set():
-                continue  # keep draining so a blocked submit() wakes up
-            started = time.thread_time()
+
+    def _next_batch(self) -> tuple[list[Any], bool]:
+        """Wait for one item, then take what else is queued; True once the stop mark is seen."""
+        items = [self._queue.get()]
+        while len(items) < MAX_BATCH and items[-1] is not _STOP:
             try:
-                self._log_fn(item)
-                self.logged += 1
-            except BaseException as exc:  # noqa: BLE001 (handed to the trial loop's thread)
-                self._error = exc
-            self.cpu_seconds += time.thread_time() - started
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if items[-1] is _STOP:
+            return items[:-1], True
+        return items, False
 
     def submit(self, item: Any) -> None:
         """Queue one child for logging; raise the logging error if an earlier one failed."""

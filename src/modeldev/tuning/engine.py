@@ -20,6 +20,7 @@ from modeldev.gpu import resolve_device
 from modeldev.metrics import check_primary_metric, default_primary_metric, is_better
 from modeldev.split import DEFAULT_SEED, Split, make_split
 from modeldev.tracking import Tracker
+from modeldev.tracking_children import ChildWriter
 from modeldev.tuning import baseline as bl
 from modeldev.tuning.child_logger import ChildLogger
 from modeldev.tuning.executor import TaskOutcome, TrialTask, default_workers, run_dask, run_local
@@ -183,13 +184,13 @@ def child_tags(ctx: dict[str, Any], record: dict[str, Any], outcome: TaskOutcome
     return tags
 
 
-def log_child(tracker: Tracker, ctx: dict[str, Any], record: dict[str, Any],
-              tags: dict[str, str]) -> None:
-    """Create, fill and end one child run in three calls."""
-    run_id = tracker.start_run(ctx["experiment_id"], f"trial_{record['index']:04d}",
-                               ctx["parent_run_id"], tags=tags)
-    tracker.log_batch(run_id, params=record["params"], metrics=record["metrics"])
-    tracker.end_run(run_id, record["status"])
+def write_children(tracker: Tracker, writer: ChildWriter, ctx: dict[str, Any],
+                   batch: list[tuple[dict[str, Any], dict[str, str]]]) -> None:
+    """Write a batch of finished children, each with its params, metrics, tags and status."""
+    children = [tracker.child_run(f"trial_{record['index']:04d}", ctx["parent_run_id"], tags,
+                                  record["params"], record["metrics"], record["status"])
+                for record, tags in batch]
+    tracker.write_children(writer, children)
 
 
 def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: Tracker,
@@ -205,14 +206,19 @@ def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: T
     remaining = sum(len(t.payload["members"]) for t in plan.tasks)
     progress = Progress(total=len(plan.combos), done=len(plan.combos) - remaining)
     ctx["tasks"] = {t.key: t for t in plan.tasks}
-    with ChildLogger(lambda item: log_child(tracker, ctx, *item)) as logger:
-        for outcome in execute(plan, shared, request, workers, should_stop):
-            log_outcome(logger, ctx, outcome, progress)
-            on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,
-                                   failed=progress.failed, best=progress.best,
-                                   best_params=progress.best_params,
-                                   eta_seconds=progress.eta_seconds(remaining),
-                                   error=outcome.error))
+    writer = tracker.child_writer(ctx["experiment_id"])
+    tracker.set_tags(ctx["parent_run_id"], {"modeldev.child_writes": writer.path})
+    try:
+        with ChildLogger(lambda batch: write_children(tracker, writer, ctx, batch)) as logger:
+            for outcome in execute(plan, shared, request, workers, should_stop):
+                log_outcome(logger, ctx, outcome, progress)
+                on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done,
+                                       total=progress.total, failed=progress.failed,
+                                       best=progress.best, best_params=progress.best_params,
+                                       eta_seconds=progress.eta_seconds(remaining),
+                                       error=outcome.error))
+    finally:
+        writer.close()
     if should_stop():
         raise ev.Cancelled("cancelled")
 
