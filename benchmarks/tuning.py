@@ -81,7 +81,7 @@ QUICK_GRID: dict[str, list[Any]] = {  # 48: every n_estimators value, so staging
 TRACKER_METHODS = ("__init__", "experiment_id", "start_run", "log_batch", "log_metric_history",
                    "log_artifacts", "log_artifact", "log_model", "end_run", "set_tags",
                    "search_runs", "child_runs", "get_run", "sweep_stale_runs",
-                   "child_writer", "write_children")
+                   "child_writer", "child_run", "write_children")
 SHARED_LOAD = 0.5  # other processes' average cores above which a stage counts as shared
 
 
@@ -504,6 +504,7 @@ def summarise(stages: dict[str, Any], store: dict[str, Any], n_combos: int) -> d
     cores = _phase1().machine()["usable_cpus"]
     # on the critical path: the loop's own MLflow calls and its waits for the child logger
     critical = pd_["mlflow_main_thread_s"] + pd_["child_logger_wait_s"]
+    background_cpu = pd_["mlflow_cpu_s"] - pd_["mlflow_main_thread_cpu_s"]
     refs = {k.removeprefix("reference_"): reference_summary(tune, v, store["trials"],
                                                             pd_["phases_s"]["trials"])
             for k, v in stages.items() if k.startswith("reference_")}
@@ -525,6 +526,8 @@ def summarise(stages: dict[str, Any], store: dict[str, Any], n_combos: int) -> d
         "mlflow_background_s": pd_["mlflow_background_s"],
         "children_logged_in_background": pd_["children_logged"],
         "mlflow_cpu_s": pd_["mlflow_cpu_s"],
+        "mlflow_background_cpu_s": background_cpu,
+        "mlflow_bound_share": (critical + background_cpu) / prof_wall,
         "mlflow_cpu_share": pd_["mlflow_cpu_s"] / prof_wall,
         "mlflow_cpu_share_of_cores": pd_["mlflow_cpu_s"] / (prof_wall * cores),
         "child_runs_open_s": store["child_runs_open_s"],
@@ -578,35 +581,34 @@ def mlflow_cost() -> dict[str, Any] | None:
 def verdict(s: dict[str, Any]) -> str:
     """Whether issue 3's targets are met (the ratio against every plain-loop variant run).
 
-    MLflow's share is judged on the direct measurement (the same trials with child logging on
-    and off) when benchmarks/tuning_mlflow_cost.py has written one: the children are logged
-    beside the fits, so the time the run waits for MLflow calls is only a lower bound.
+    MLflow's share is judged on an upper bound from the instrumented run: the time the run
+    waits for MLflow calls plus all the CPU the background child writing took, counted as if
+    every CPU second of it were a second of wall time (on 2 busy cores it costs about half
+    that). The direct on/off measurement of benchmarks/tuning_mlflow_cost.py, when it has run,
+    is quoted beside it; its medians carry a run-to-run spread of a few seconds.
     """
     ok_ratio = s["ratio_min"] >= TARGET_RATIO
-    cost = mlflow_cost()
-    share = cost["mlflow_share"] if cost else s["mlflow_share"]
+    share = s["mlflow_bound_share"]
     ok_mlflow = share < TARGET_MLFLOW_SHARE
     met = ok_ratio and s["identical"] and ok_mlflow
     ratios = ", ".join(f"{r['ratio']:.2f} against the plain loop with "
                        f"{'XGBoost default threads' if k == 'default' else k + ' thread'}"
                        f"{'' if k in ('default', '1') else 's'}"
                        for k, r in s["references"].items())
+    how = (f"MLflow at most {share:.1%} of the wall time (waits {s['mlflow_share']:.1%} plus "
+           f"background writing CPU {s['mlflow_background_cpu_s']:.2f} s for "
+           f"{s['children_logged_in_background']} children)")
+    cost = mlflow_cost()
     if cost:
-        how = (f"MLflow costs {cost['mlflow_s']:.1f} s = {cost['mlflow_share']:.1%} of the trial "
-               f"loop's wall time, measured directly (benchmarks/tuning_mlflow_cost.py, children "
-               f"written in bulk vs not at all, medians {cost['bulk']['median_s']:.1f} s vs "
-               f"{cost['off']['median_s']:.1f} s, {cost['generated_at']}; through MLflow's "
-               f"client {cost['client']['mlflow_share']:.1%})")
-    else:
-        how = (f"MLflow {s['mlflow_share']:.1%} of the wall time on the critical path (a lower "
-               "bound: run benchmarks/tuning_mlflow_cost.py for the direct measurement)")
+        how += (f"; measured directly (benchmarks/tuning_mlflow_cost.py, {cost['generated_at']}"
+                f"): {cost['bulk']['mlflow_share']:.1%} with the children written in bulk, "
+                f"{cost['client']['mlflow_share']:.1%} through MLflow's client, each against "
+                "not writing them")
     return (f"**Target (ratio >= {TARGET_RATIO:g} with identical results, MLflow < "
             f"{TARGET_MLFLOW_SHARE:.0%} of the wall time): {'met' if met else 'NOT met'}** - "
             f"ratio {ratios} ({'met' if ok_ratio else 'missed'}); results "
             f"{'identical' if s['identical'] else 'NOT identical'}; {how} "
-            f"({'met' if ok_mlflow else 'missed'}). The run itself waits for MLflow calls "
-            f"{s['mlflow_share']:.1%} of its wall time; the rest of MLflow's cost is the CPU its "
-            "background logging takes from the workers.")
+            f"({'met' if ok_mlflow else 'missed'}).")
 
 
 def table(results: dict[str, Any]) -> list[str]:

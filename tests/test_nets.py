@@ -120,7 +120,7 @@ def test_pytorch_staged_equals_separate_fits(task, patience, lr):
     split = _split(task, noise_labels=patience == 1)
     params = {"patience": patience, "learning_rate": lr, "batch_size": 16}
     long = TORCH.fit(split, {**params, "epochs": 8})
-    staged = TORCH.staged_outputs(long, split.X_val, [3, 5, 8])
+    staged = TORCH.staged_outputs(long, long.transform(split.X_val), [3, 5, 8])
     assert sorted(staged) == [3, 5, 8]
     if patience == 1:  # this case must exercise a run that stops before its smallest budget
         assert long.core.stopped_reason_ == "early_stopping" and len(long.history) <= 3
@@ -135,10 +135,10 @@ def test_pytorch_staged_equals_separate_fits(task, patience, lr):
 def test_pytorch_staging_limits(binary):
     model = TORCH.fit(binary, {"epochs": 3, "patience": 0})
     with pytest.raises(ValueError, match="cannot stage 5 epochs"):
-        TORCH.staged_outputs(model, binary.X_val, [5])
+        TORCH.staged_outputs(model, model.transform(binary.X_val), [5])
     restored = cloudpickle.loads(cloudpickle.dumps(model))
     with pytest.raises(RuntimeError, match="in memory only"):
-        TORCH.staged_outputs(restored, binary.X_val, [2])
+        TORCH.staged_outputs(restored, restored.transform(binary.X_val), [2])
 
 
 def test_pytorch_gpu_request_without_cuda_falls_back(binary):

@@ -8,6 +8,7 @@ import pytest
 
 from modeldev.frameworks.base import FitContext, Framework
 from modeldev.frameworks.lightgbm_adapter import LightGBMAdapter
+from modeldev.frameworks.registry import get_framework
 from modeldev.frameworks.sklearn_models import RandomForestAdapter
 from modeldev.frameworks.xgboost_adapter import XGBoostAdapter
 from modeldev.split import Split, make_split
@@ -54,9 +55,10 @@ def test_staged_equals_separate_fits(adapter: Framework, task: str) -> None:
     """Outputs at 5, 10 and 20 of one 20-round fit are exactly those of separate fits."""
     split = tiny_split(task)
     params = PARAMS[adapter.name]
+    prepared = adapter.preprocess(split)  # made once and shared, as tuning workers do
     full = adapter.fit(split, {**params, "n_estimators": max(STAGES)},
-                       FitContext(seed=7, n_threads=2))
-    staged = adapter.staged_outputs(full, split.X_val, STAGES)
+                       FitContext(seed=7, n_threads=2), prepared)
+    staged = adapter.staged_outputs(full, prepared.Xt_val, STAGES)
     assert sorted(staged) == STAGES
     for k in STAGES:
         separate = _output(adapter, split, params, k)
@@ -72,4 +74,23 @@ def test_staged_refuses_values_beyond_the_fit(adapter: Framework) -> None:
     split = tiny_split("binary")
     model = adapter.fit(split, {"n_estimators": 5}, FitContext(seed=0, n_threads=1))
     with pytest.raises(ValueError, match="outside"):
-        adapter.staged_outputs(model, split.X_val, [3, 6])
+        adapter.staged_outputs(model, model.transform(split.X_val), [3, 6])
+
+
+@pytest.mark.parametrize("adapter", [*ADAPTERS, *(get_framework(n, "binary") for n in (
+    "sklearn_logistic_regression", "pytorch_nn", "tensorflow_nn"))], ids=lambda a: a.name)
+def test_a_shared_preprocessing_gives_the_same_model_and_stays_unchanged(
+        adapter: Framework) -> None:
+    """Tuning workers fit every combination from one preprocessing; fits must not alter it."""
+    split = tiny_split("binary")
+    params = {"epochs": 3} if adapter.name.endswith("_nn") else {}
+    prepared = adapter.preprocess(split)
+    before = (prepared.Xt.copy(), prepared.Xt_val.copy())
+    ctx = FitContext(seed=7, n_threads=1)
+    shared = [adapter.fit(split, params, ctx, prepared) for _ in range(2)]
+    own = adapter.fit(split, params, ctx)
+    np.testing.assert_array_equal(prepared.Xt, before[0])
+    np.testing.assert_array_equal(prepared.Xt_val, before[1])
+    for model in shared:
+        np.testing.assert_array_equal(model.predict_proba(split.X_val),
+                                      own.predict_proba(split.X_val))

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -52,6 +53,12 @@ CLI_KEYS = {"tracking_uri", "experiment_id", "parent_run_id", "framework", "n_co
 def predicted(metrics: dict[str, float]) -> dict[str, float]:
     """The metrics that depend only on the predictions."""
     return {k: v for k, v in metrics.items() if k not in TIMING}
+
+
+def folder_mib(settings, model_uri: str) -> float:
+    """Size of the logged model's files, as MLflow hands them back."""
+    local = mlflow.artifacts.download_artifacts(model_uri, tracking_uri=settings.tracking_uri)
+    return sum(f.stat().st_size for f in Path(local).rglob("*") if f.is_file()) / 2**20
 
 
 def trial_children(tracker: Tracker, parent: str) -> list:
@@ -214,6 +221,13 @@ def test_artifacts_in_the_folder_and_on_the_parent(ws_settings, forest):
     info = json.loads((result.artifacts_dir / "tuned_model_info.json").read_text())
     assert info["best_params"] == result.best_params
     assert info["improvement_pct"] == result.improvement_pct
+    # the refit best carries all the standardized metrics, measured as in Phase 1
+    parent = Tracker(ws_settings).get_run(result.parent_run_id).data.metrics
+    for key in ("training_time", "inference_time_ms", "model_size_mb"):
+        assert info["test_metrics"][key] > 0 and parent[key] == info["test_metrics"][key], key
+    assert info["test_metrics"]["gpu_used"] == 0.0
+    assert info["test_metrics"]["model_size_mb"] == pytest.approx(
+        folder_mib(ws_settings, info["model_uri"]), rel=0.05)
 
 
 def test_analysis_redrawn_from_mlflow(ws_settings, forest):

@@ -6,7 +6,7 @@ import abc
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -117,6 +117,14 @@ def check_stages(values: list[int], fitted: int, param: str) -> list[int]:
     return stages
 
 
+class Preprocessed(NamedTuple):
+    """A family's preprocessing fitted on the training rows, and the rows it produced."""
+
+    preprocessor: ColumnTransformer
+    Xt: np.ndarray  # training rows
+    Xt_val: np.ndarray  # validation rows
+
+
 class Framework(abc.ABC):
     """One framework adapter. Subclasses set the class attributes and implement `fit_core`."""
 
@@ -156,14 +164,22 @@ class Framework(abc.ABC):
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit on preprocessed training rows; return (core model, device actually used)."""
 
-    def fit(self, split: Split, params: dict[str, Any] | None = None,
-            ctx: FitContext | None = None) -> FittedModel:
-        """Fit preprocessing and model on the training part of `split`."""
-        ctx = ctx or FitContext(seed=split.seed)
-        merged = {**self.baseline_params(split.task), **(params or {})}
+    def preprocess(self, split: Split) -> Preprocessed:
+        """This family's preprocessing, fitted on the training part of `split`, and its output."""
         pre = build_preprocessor(split.plan, self.family)
         Xt = np.asarray(pre.fit_transform(split.X_train), dtype=np.float32)
-        Xt_val = np.asarray(pre.transform(split.X_val), dtype=np.float32)
+        return Preprocessed(pre, Xt, np.asarray(pre.transform(split.X_val), dtype=np.float32))
+
+    def fit(self, split: Split, params: dict[str, Any] | None = None,
+            ctx: FitContext | None = None, preprocessed: Preprocessed | None = None) -> FittedModel:
+        """Fit preprocessing and model on the training part of `split`.
+
+        `preprocessed` (this family's `preprocess(split)`, made once) saves refitting the
+        preprocessing when many models are fitted on the same split; fits never modify it.
+        """
+        ctx = ctx or FitContext(seed=split.seed)
+        merged = {**self.baseline_params(split.task), **(params or {})}
+        pre, Xt, Xt_val = preprocessed or self.preprocess(split)
         core, device = self.fit_core(Xt, split, Xt_val, merged, ctx)
         model = FittedModel(framework=self.name, task=split.task, preprocessor=pre, core=core,
                             classes=list(split.classes), device_used=device, fit_params=merged)
@@ -171,12 +187,12 @@ class Framework(abc.ABC):
         model.fallback_reason = getattr(core, "fallback_reason_", None)
         return model
 
-    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+    def staged_outputs(self, model: FittedModel, Xt: np.ndarray,
                        values: list[int]) -> dict[int, np.ndarray]:
-        """Outputs of `model` truncated at each value of `prefix_param` (staged evaluation).
+        """Outputs at each value of `prefix_param` (staged evaluation), on preprocessed rows `Xt`.
 
-        Returns, per value, class probabilities (classification) or predictions (regression)
-        equal to those of a separate fit with `prefix_param` set to that value. Only adapters
-        with a `prefix_param` implement it.
+        `Xt` is `model.transform(X)`. Returns, per value, class probabilities (classification)
+        or predictions (regression) equal to those of a separate fit with `prefix_param` set to
+        that value. Only adapters with a `prefix_param` implement it.
         """
         raise NotImplementedError(f"{self.name} has no staged evaluation")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modeldev.frameworks.base import (
     FitContext,
@@ -81,13 +80,12 @@ class LightGBMAdapter(Framework):
             model.fallback_reason_ = f"GPU fit failed: {exc}"
             return model, "cpu"
 
-    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+    def staged_outputs(self, model: FittedModel, Xt: np.ndarray,
                        values: list[int]) -> dict[int, np.ndarray]:
         """Outputs of the first k boosting rounds, for each k, via `num_iteration`."""
         # Not booster_.current_iteration(): a fit that ran out of splits stopped early, and
         # num_iteration beyond it reads all trees, as a separate fit of that size would.
         fitted = int(model.core.get_params()["n_estimators"])
-        Xt = model.transform(X)
         out: dict[int, np.ndarray] = {}
         for k in check_stages(values, fitted, "n_estimators"):
             if model.task == "regression":

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modeldev.frameworks.base import FitContext, FittedModel
 from modeldev.frameworks.net_common import NetFramework, target_scaling
@@ -232,8 +231,7 @@ class PyTorchNetAdapter(NetFramework):
             core.fallback_reason_ = f"GPU fit failed ({str(exc)[:200]}); ran on CPU"
             return core
 
-    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+    def staged_outputs(self, model: FittedModel, Xt: np.ndarray,
                        values: list[int]) -> dict[int, np.ndarray]:
         """Per epoch budget: probabilities or predictions equal to a separate fit's."""
-        Xt = model.transform(X)
         return {int(v): model.core.staged_output(Xt, int(v)) for v in values}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
 from modeldev.split import Split
@@ -94,7 +93,7 @@ class RandomForestAdapter(Framework):
         model.set_params(n_jobs=1)
         return model, "cpu"
 
-    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+    def staged_outputs(self, model: FittedModel, Xt: np.ndarray,
                        values: list[int]) -> dict[int, np.ndarray]:
         """Outputs of the first k trees, averaged as sklearn averages a k-tree forest.
 
@@ -105,7 +104,6 @@ class RandomForestAdapter(Framework):
         stages = sorted({int(v) for v in values})
         if not stages or stages[0] < 1 or stages[-1] > len(trees):
             raise ValueError(f"staged n_estimators values {values} are outside 1..{len(trees)}")
-        Xt = model.transform(X)
         total, out = None, {}
         for i, tree in enumerate(trees[: stages[-1]], start=1):
             pred = tree.predict(Xt) if model.task == "regression" else tree.predict_proba(Xt)

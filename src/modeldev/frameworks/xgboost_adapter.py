@@ -8,7 +8,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modeldev.frameworks.base import (
     FitContext,
@@ -81,11 +80,10 @@ class XGBoostAdapter(Framework):
             model.fallback_reason_ = reason
         return model, "cpu" if reason else "gpu"
 
-    def staged_outputs(self, model: FittedModel, X: pd.DataFrame,
+    def staged_outputs(self, model: FittedModel, Xt: np.ndarray,
                        values: list[int]) -> dict[int, np.ndarray]:
         """Outputs of the first k boosting rounds, for each k, via `iteration_range`."""
         fitted = int(model.core.get_params()["n_estimators"])
-        Xt = model.transform(X)
         out: dict[int, np.ndarray] = {}
         for k in check_stages(values, fitted, "n_estimators"):
             if model.task == "regression":

@@ -18,7 +18,7 @@ from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
 from modeldev.split import Split
 from modeldev.tracking import Tracker
-from modeldev.training import score
+from modeldev.training import inference_ms, score
 from modeldev.tuning import analysis
 from modeldev.tuning.baseline import Baseline
 from modeldev.tuning.trial import TrialShared
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 RESULTS_FILE = "all_tuning_results.json"
 TRIAL_KEYS = frozenset({"index", "hash", "params", "metrics", "status", "run_id", "error"})
+# measured on the refit best model as Phase 1 measures each baseline; logged on the parent
+MEASURED = ("training_time", "inference_time_ms", "model_size_mb", "gpu_used")
 
 
 def load_trials(tracker: Tracker, parent_run_id: str) -> list[dict[str, Any]]:
@@ -68,8 +70,12 @@ def _fit_and_test(base: Baseline, split: Split, params: dict[str, Any],
     # XGBoost fit take 12 s (OpenMP threads waiting on each other)
     adapter = get_framework(base.framework, base.task)
     ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
+    started = time.perf_counter()
     model = adapter.fit(split, params, ctx)
-    return model, score(model, split.X_test, split.y_test, split)
+    fit_seconds = time.perf_counter() - started
+    test = score(model, split.X_test, split.y_test, split)
+    test.update(training_time=fit_seconds, gpu_used=float(model.device_used == "gpu"))
+    return model, test
 
 
 def results_frame(trials: list[dict[str, Any]]) -> pd.DataFrame:
@@ -110,8 +116,9 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
         base.test_value = base_test.get(metric)
     final = test.get(metric)
     gain = analysis.improvement(final, base.test_value, metric)
-    model_uri, _ = tracker.log_model(parent, model, split.X_train.head(5),
-                                     list(adapter.requirements))
+    model_uri, size_mb = tracker.log_model(parent, model, split.X_train.head(5),
+                                           list(adapter.requirements))
+    test.update(inference_time_ms=inference_ms(model, split.X_val), model_size_mb=size_mb)
     _write_files(folder, trials, grid, metric, base.val_value)
     wall = time.time() - started
     info = {"model_name": base.framework, "best_params": best["params"],
@@ -130,7 +137,8 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
     summary_run = _log_summary(tracker, parent, summary, info)
     tracker.log_artifacts(parent, folder)
     tracker.log_batch(parent, metrics={f"best_{metric}": best["metrics"][metric],
-                                       f"test_{metric}": final, "improvement_pct": gain})
+                                       f"test_{metric}": final, "improvement_pct": gain,
+                                       **{k: test[k] for k in MEASURED}})
     if settings.context_path:
         update_context(settings.context_path, phase2_update(
             best_model_name=base.framework, best_model_params=best["params"],

@@ -8,12 +8,12 @@ same results as separate fits (tests/test_staged.py). Workers never touch MLflow
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from modeldev.frameworks.base import FitContext
+from modeldev.frameworks.base import FitContext, Framework, Preprocessed
 from modeldev.frameworks.registry import get_framework
 from modeldev.metrics import compute_metrics
 from modeldev.split import Split
@@ -27,6 +27,25 @@ class TrialShared:
     split: Split
     device: str = "cpu"
     threads: int = 1
+    _preprocessed: dict[str, tuple[Preprocessed, float]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_preprocessed": {}}  # made where it is used, not shipped
+
+    def preprocessed(self, adapter: Framework) -> tuple[Preprocessed, float]:
+        """The split's preprocessing for the adapter's family, and its seconds; once per process.
+
+        Every combination of a grid is fitted on the same split, and the preprocessing does not
+        depend on the hyperparameters: refitting it per trial cost about 50 ms of a 1.4 s
+        average XGBoost group fit (10k x 30, measured).
+        """
+        hit = self._preprocessed.get(adapter.family)
+        if hit is None:  # two Dask threads may both make it: the same result, no harm
+            started = time.perf_counter()
+            made = adapter.preprocess(self.split)
+            hit = self._preprocessed[adapter.family] = (made, time.perf_counter() - started)
+        return hit
 
     def warm_up(self) -> None:
         """Import the framework's library once per worker, before any trial's clock starts.
@@ -56,12 +75,14 @@ def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[st
     split = shared.split
     adapter = get_framework(shared.framework, split.task)
     ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
+    prepared, preprocess_seconds = shared.preprocessed(adapter)
     started = time.perf_counter()
-    model = adapter.fit(split, payload["params"], ctx)
-    fit_seconds = time.perf_counter() - started
+    model = adapter.fit(split, payload["params"], ctx, prepared)
+    # what a separate fit takes, preprocessing included, as Phase 1 measures training_time
+    fit_seconds = time.perf_counter() - started + preprocess_seconds
     prefix, stages = payload["prefix"], payload["stages"]
     if stages and len(stages) > 1:
-        outputs = adapter.staged_outputs(model, split.X_val, stages)
+        outputs = adapter.staged_outputs(model, prepared.Xt_val, stages)
     else:
         proba = model.predict_proba(split.X_val)
         single = proba if proba is not None else model.predict_encoded(split.X_val)
