@@ -142,3 +142,12 @@ def test_a_writer_into_a_missing_experiment_fails_without_writing(settings: Sett
     with pytest.raises(TrackingError, match="FOREIGN KEY"):
         tracker.write_children(writer, _children(tracker, parent))
     assert tracker.child_runs(parent) == []
+
+
+def test_a_deleted_experiment_gets_the_clients_refusal(settings: Settings) -> None:
+    tracker, exp, parent = _tracker_and_parent(settings)
+    tracker.client.delete_experiment(exp)
+    writer = tracker.child_writer(exp)
+    assert writer.path == "mlflow_client (the experiment is deleted)"
+    with pytest.raises(TrackingError, match="writing child runs"):
+        tracker.write_children(writer, _children(tracker, parent))

@@ -207,8 +207,11 @@ class Tracker:
         refusal = self.bulk_child_refusal()
         if refusal is not None:
             return _ClientChildWriter(self.client, experiment_id, refusal)
-        location = self.client.get_experiment(experiment_id).artifact_location
-        return SqliteChildWriter(sqlite_path(self.tracking_uri), experiment_id, location)
+        experiment = self.client.get_experiment(experiment_id)
+        if experiment.lifecycle_stage != "active":  # the client refuses it with its reason
+            return _ClientChildWriter(self.client, experiment_id, "the experiment is deleted")
+        return SqliteChildWriter(sqlite_path(self.tracking_uri), experiment_id,
+                                 experiment.artifact_location)
 
     def bulk_child_refusal(self) -> str | None:
         """Why child runs go through MLflow's client here instead of in bulk, or None."""

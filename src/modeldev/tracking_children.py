@@ -114,10 +114,11 @@ class SqliteChildWriter:
             conn.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, "
                              "run_uuid) VALUES (?, ?, ?, 0, 0, ?)",
                              [(k, v, t, r) for k, v, t, r in rows.metrics])
+            conn.commit()
         except BaseException:
-            conn.rollback()
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                conn.rollback()
             raise
-        conn.commit()
         return ids
 
     def close(self) -> None:
