@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from modeldev.errors import TrackingError
-from modeldev.tuning.child_logger import ChildLogger
+from modeldev.tuning.child_logger import MAX_BATCH, ChildLogger
 
 
 def test_every_item_is_logged_in_order_by_another_thread():
@@ -43,17 +43,53 @@ def test_items_queued_while_a_write_runs_go_together_in_the_next_batch():
 
 
 def test_a_logging_error_reaches_the_loop_at_the_next_submit():
+    entered, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
     def log(batch: list[int]) -> None:
+        entered.set()
+        release.wait(5)
         if 3 in batch:
             raise TrackingError("MLflow failed logging at sqlite:///x: disk full.")
+        seen.extend(batch)
 
     logger = ChildLogger(log)
-    for i in range(4):
-        logger.submit(i)
+    logger.submit(0)
+    assert entered.wait(5)
+    for i in range(1, 4):
+        logger.submit(i)  # queued behind 0: one batch [1, 2, 3], which fails
+    release.set()
     logger.close()
     with pytest.raises(TrackingError, match="disk full"):
         logger.submit(4)
-    assert logger.logged < 4
+    assert seen == [0] and logger.logged == 1
+
+
+def test_a_long_backlog_is_written_in_batches_of_at_most_max_batch():
+    entered, release = threading.Event(), threading.Event()
+    sizes: list[int] = []
+
+    def log(batch: list[int]) -> None:
+        entered.set()
+        release.wait(5)
+        sizes.append(len(batch))
+
+    with ChildLogger(log) as logger:
+        logger.submit(0)
+        assert entered.wait(5)
+        for i in range(1, MAX_BATCH + 11):
+            logger.submit(i)
+        release.set()
+    assert sizes == [1, MAX_BATCH, 10] and logger.logged == MAX_BATCH + 11
+
+
+def test_on_exit_runs_in_the_logging_thread_after_the_last_batch():
+    events: list[tuple[str, str]] = []
+    with ChildLogger(lambda batch: events.append(("log", threading.current_thread().name)),
+                     on_exit=lambda: events.append(
+                         ("exit", threading.current_thread().name))) as logger:
+        logger.submit(1)
+    assert events == [("log", "modeldev-child-logger"), ("exit", "modeldev-child-logger")]
 
 
 def test_a_logging_error_is_raised_when_the_loop_ends_cleanly():

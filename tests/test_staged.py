@@ -77,12 +77,17 @@ def test_staged_refuses_values_beyond_the_fit(adapter: Framework) -> None:
         adapter.staged_outputs(model, model.transform(split.X_val), [3, 6])
 
 
-@pytest.mark.parametrize("adapter", [*ADAPTERS, *(get_framework(n, "binary") for n in (
-    "sklearn_logistic_regression", "pytorch_nn", "tensorflow_nn"))], ids=lambda a: a.name)
+SHARED_CASES = [pytest.param(a, t, id=f"{a.name}-{t}") for t in ("binary", "regression")
+                for a in (*ADAPTERS, *(get_framework(n, t) for n in (
+                    "sklearn_logistic_regression" if t == "binary" else "statsmodels_glm",
+                    "pytorch_nn", "tensorflow_nn")))]
+
+
+@pytest.mark.parametrize(("adapter", "task"), SHARED_CASES)
 def test_a_shared_preprocessing_gives_the_same_model_and_stays_unchanged(
-        adapter: Framework) -> None:
+        adapter: Framework, task: str) -> None:
     """Tuning workers fit every combination from one preprocessing; fits must not alter it."""
-    split = tiny_split("binary")
+    split = tiny_split(task)
     params = {"epochs": 3} if adapter.name.endswith("_nn") else {}
     prepared = adapter.preprocess(split)
     before = (prepared.Xt.copy(), prepared.Xt_val.copy())
@@ -92,5 +97,10 @@ def test_a_shared_preprocessing_gives_the_same_model_and_stays_unchanged(
     np.testing.assert_array_equal(prepared.Xt, before[0])
     np.testing.assert_array_equal(prepared.Xt_val, before[1])
     for model in shared:
-        np.testing.assert_array_equal(model.predict_proba(split.X_val),
-                                      own.predict_proba(split.X_val))
+        np.testing.assert_array_equal(_scores(model, split), _scores(own, split))
+
+
+def _scores(model, split: Split) -> np.ndarray:
+    if split.task == "regression":
+        return np.asarray(model.predict(split.X_val), dtype=float)
+    return model.predict_proba(split.X_val)

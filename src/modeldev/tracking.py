@@ -18,7 +18,7 @@ import socket
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,12 +39,19 @@ from mlflow.entities import (
 )
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
+from mlflow.utils.uri import append_to_uri_path
 
 import modeldev
 from modeldev.config import Settings
 from modeldev.errors import TrackingError
 from modeldev.events import Cancelled
-from modeldev.tracking_children import ChildRun, ChildWriter, SqliteChildWriter, schema_problem
+from modeldev.tracking_children import (
+    ChildRun,
+    ChildWriter,
+    SqliteChildWriter,
+    StoreRefused,
+    schema_problem,
+)
 from modeldev.tracking_support import (
     TAG_HOST,
     TAG_PARENT,
@@ -100,7 +107,7 @@ def _mlflow_errors(action: str) -> Callable[[F], F]:
             try:
                 return method(self, *args, **kwargs)
             except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError,
-                    sqlite3.Error) as exc:
+                    sqlite3.Error, StoreRefused) as exc:
                 cancel = _cancel_in_chain(exc)
                 if cancel is not None:  # a stop signal landed inside an MLflow call
                     raise cancel from exc
@@ -210,8 +217,9 @@ class Tracker:
         experiment = self.client.get_experiment(experiment_id)
         if experiment.lifecycle_stage != "active":  # the client refuses it with its reason
             return _ClientChildWriter(self.client, experiment_id, "the experiment is deleted")
+        location = experiment.artifact_location
         return SqliteChildWriter(sqlite_path(self.tracking_uri), experiment_id,
-                                 experiment.artifact_location)
+                                 lambda run_id: append_to_uri_path(location, run_id, "artifacts"))
 
     def bulk_child_refusal(self) -> str | None:
         """Why child runs go through MLflow's client here instead of in bulk, or None."""
@@ -224,7 +232,7 @@ class Tracker:
         return schema_problem(sqlite_path(self.tracking_uri))
 
     @_mlflow_errors("writing child runs")
-    def write_children(self, writer: ChildWriter, children: list[ChildRun]) -> list[str]:
+    def write_children(self, writer: ChildWriter, children: Sequence[ChildRun]) -> list[str]:
         """Write finished child runs with `writer`; return their run ids."""
         return writer.write(children)
 
@@ -362,8 +370,8 @@ class _ClientChildWriter:
         self._experiment_id = experiment_id
         self.path = f"mlflow_client ({reason})"
 
-    def write(self, children: list[ChildRun]) -> list[str]:
-        """Create, fill and end each child run."""
+    def write(self, children: Sequence[ChildRun]) -> list[str]:
+        """Create, fill and end each child run (each its own commits: no batch atomicity)."""
         ids = []
         for child in children:
             run_id = self._client.create_run(self._experiment_id, run_name=child.name,

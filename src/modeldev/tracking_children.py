@@ -15,10 +15,11 @@ MLflow: `tracking.py` decides which path a tuning uses.
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,7 @@ from typing import Protocol
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
 BUSY_TIMEOUT_S = 20.0  # what MLflow's own sessions wait for a locked SQLite file
+FLOAT_MAX = 1.7976931348623157e308  # MLflow stores +-inf as +-this (SQL has no infinity)
 VERIFIED_SCHEMA_REVISION = "dc11669786a5"  # MLflow 3.17's newest migration
 VERIFIED_COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": ("run_uuid", "name", "source_type", "source_name", "entry_point_name", "user_id",
@@ -38,9 +40,16 @@ VERIFIED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+class StoreRefused(Exception):
+    """The store refuses the write as MLflow would (e.g. the experiment was deleted)."""
+
+
 @dataclass(frozen=True)
 class ChildRun:
-    """One finished child run: its name, tags (parent and owner included), params, metrics."""
+    """One finished child run: its name, tags (parent and owner included), params, metrics.
+
+    Keys are MLflow-valid and values already capped (`Tracker.child_run` makes them so).
+    """
 
     name: str
     tags: dict[str, str]
@@ -58,7 +67,7 @@ class ChildWriter(Protocol):
         """Write `children`; return their run ids, in order."""
 
     def close(self) -> None:
-        """Release what the writer holds."""
+        """Release what the writer holds, from the thread that wrote."""
 
 
 def schema_problem(db_path: Path) -> str | None:
@@ -80,10 +89,11 @@ def schema_problem(db_path: Path) -> str | None:
 class SqliteChildWriter:
     """Insert finished child runs into one experiment of a verified SQLite MLflow store."""
 
-    def __init__(self, db_path: Path, experiment_id: str, artifact_location: str) -> None:
+    def __init__(self, db_path: Path, experiment_id: str,
+                 artifact_uri: Callable[[str], str]) -> None:
         self._db_path = db_path
         self._experiment_id = int(experiment_id)
-        self._artifact_location = artifact_location.rstrip("/")
+        self._artifact_uri = artifact_uri  # run id -> its artifact URI, as MLflow builds it
         self._conn: sqlite3.Connection | None = None
         self.path = "sqlite_bulk"
 
@@ -95,11 +105,11 @@ class SqliteChildWriter:
         ids = [uuid.uuid4().hex for _ in children]
         rows = _Rows()
         for run_id, child in zip(ids, children, strict=True):
-            rows.add(run_id, child, now, self._experiment_id,
-                     f"{self._artifact_location}/{run_id}/artifacts")
+            rows.add(run_id, child, now, self._experiment_id, self._artifact_uri(run_id))
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            self._check_experiment_active(conn)
             conn.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, "
                              "entry_point_name, user_id, status, start_time, end_time, "
                              "source_version, lifecycle_stage, artifact_uri, experiment_id, "
@@ -110,10 +120,9 @@ class SqliteChildWriter:
             conn.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
                              rows.params)
             conn.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, "
-                             "is_nan) VALUES (?, ?, ?, ?, 0, 0)", rows.metrics)
-            conn.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, "
-                             "run_uuid) VALUES (?, ?, ?, 0, 0, ?)",
-                             [(k, v, t, r) for k, v, t, r in rows.metrics])
+                             "is_nan) VALUES (?, ?, ?, ?, 0, ?)", rows.metrics)
+            conn.executemany("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, "
+                             "is_nan) VALUES (?, ?, ?, ?, 0, ?)", rows.metrics)
             conn.commit()
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
@@ -121,11 +130,17 @@ class SqliteChildWriter:
             raise
         return ids
 
+    def _check_experiment_active(self, conn: sqlite3.Connection) -> None:
+        found = conn.execute("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?",
+                             (self._experiment_id,)).fetchall()
+        if found != [("active",)]:
+            raise StoreRefused(f"experiment {self._experiment_id} is "
+                               f"{found[0][0] if found else 'gone'}")
+
     def close(self) -> None:
-        """Close the connection, if one was opened."""
+        """Close the connection, if one was opened; call it from the thread that writes."""
         if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):  # an abandoned write may still hold it
-                self._conn.close()
+            self._conn.close()
             self._conn = None
 
 
@@ -136,7 +151,7 @@ class _Rows:
         self.runs: list[tuple[object, ...]] = []
         self.tags: list[tuple[str, str, str]] = []
         self.params: list[tuple[str, str, str]] = []
-        self.metrics: list[tuple[str, float, int, str]] = []
+        self.metrics: list[tuple[str, float, int, str, int]] = []
 
     def add(self, run_id: str, child: ChildRun, now: int, experiment_id: int,
             artifact_uri: str) -> None:
@@ -146,11 +161,22 @@ class _Rows:
         tags = {**child.tags, RUN_NAME_TAG: child.name}
         self.tags += [(k, v, run_id) for k, v in tags.items()]
         self.params += [(k, v, run_id) for k, v in child.params.items()]
-        self.metrics += [(k, float(v), now, run_id) for k, v in child.metrics.items()]
+        for key, value in child.metrics.items():
+            stored, is_nan = _stored(float(value))
+            self.metrics.append((key, stored, now, run_id, is_nan))
+
+
+def _stored(value: float) -> tuple[float, int]:
+    """(value, is_nan) as MLflow's store keeps a metric: NaN as 0 flagged, +-inf as +-max."""
+    if math.isnan(value):
+        return 0.0, 1
+    if math.isinf(value):
+        return (FLOAT_MAX if value > 0 else -FLOAT_MAX), 0
+    return value, 0
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
-    # One thread at a time uses it: the child logger's, then the driver closes it.
+    # Used by one thread at a time: the child logger's, which also closes it.
     conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                            check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")

@@ -31,8 +31,10 @@ _STOP = object()
 class ChildLogger:
     """A queue of children and the one thread that logs them, in batches, with `log_fn`."""
 
-    def __init__(self, log_fn: Callable[[list[Any]], None], max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, log_fn: Callable[[list[Any]], None], max_pending: int = MAX_PENDING,
+                 on_exit: Callable[[], None] | None = None) -> None:
         self._log_fn = log_fn
+        self._on_exit = on_exit  # run by the thread when it ends, e.g. to close its connection
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
         self._abandon = threading.Event()
@@ -55,6 +57,9 @@ class ChildLogger:
                     self._error = exc
                 self.cpu_seconds += time.thread_time() - started
             if stop:
+                if self._on_exit is not None:
+                    with contextlib.suppress(Exception):  # nothing left to lose by then
+                        self._on_exit()
                 return
 
     def _next_batch(self) -> tuple[list[Any], bool]:

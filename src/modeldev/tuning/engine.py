@@ -208,17 +208,15 @@ def run_trials(plan: Plan, shared: TrialShared, request: TuneRequest, tracker: T
     ctx["tasks"] = {t.key: t for t in plan.tasks}
     writer = tracker.child_writer(ctx["experiment_id"])
     tracker.set_tags(ctx["parent_run_id"], {"modeldev.child_writes": writer.path})
-    try:
-        with ChildLogger(lambda batch: write_children(tracker, writer, ctx, batch)) as logger:
-            for outcome in execute(plan, shared, request, workers, should_stop):
-                log_outcome(logger, ctx, outcome, progress)
-                on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done,
-                                       total=progress.total, failed=progress.failed,
-                                       best=progress.best, best_params=progress.best_params,
-                                       eta_seconds=progress.eta_seconds(remaining),
-                                       error=outcome.error))
-    finally:
-        writer.close()
+    with ChildLogger(lambda batch: write_children(tracker, writer, ctx, batch),
+                     on_exit=writer.close) as logger:
+        for outcome in execute(plan, shared, request, workers, should_stop):
+            log_outcome(logger, ctx, outcome, progress)
+            on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,
+                                   failed=progress.failed, best=progress.best,
+                                   best_params=progress.best_params,
+                                   eta_seconds=progress.eta_seconds(remaining),
+                                   error=outcome.error))
     if should_stop():
         raise ev.Cancelled("cancelled")
 
