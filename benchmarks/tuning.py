@@ -276,15 +276,23 @@ class Timers:
 
     def total(self, prefix: str, start: float = -1e18, end: float = 1e18,
               main: bool | None = None) -> float:
-        """Seconds in outermost calls whose label starts with `prefix`, inside [start, end]
+        """Seconds in outermost calls under `prefix` (see `_under`), inside [start, end]
         (only the main thread's, or only the other threads', when `main` says so)."""
         return sum(e - s for label, s, e, m in self.calls
-                   if label.startswith(prefix) and s >= start and e <= end
+                   if _under(label, prefix) and s >= start and e <= end
                    and main in (None, m))
 
     def count(self, prefix: str) -> int:
-        """Number of outermost calls whose label starts with `prefix`."""
-        return sum(label.startswith(prefix) for label, _, _, _ in self.calls)
+        """Number of outermost calls under `prefix`."""
+        return sum(_under(label, prefix) for label, _, _, _ in self.calls)
+
+
+def _under(label: str, prefix: str) -> bool:
+    """A group ("" or ending in ".") holds every label it starts; a name only itself.
+
+    So "mlflow.child_run" does not also count the calls of "mlflow.child_runs".
+    """
+    return label.startswith(prefix) if not prefix or prefix.endswith(".") else label == prefix
 
     def cpu_total(self, main: bool | None = None) -> float:
         """CPU seconds of the outermost calls (of the main thread or the others only)."""
