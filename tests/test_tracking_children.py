@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -70,9 +71,15 @@ def _comparable(client: MlflowClient, run_id: str) -> dict[str, Any]:
     info = {k: v for k, v in vars(run.info).items()
             if k not in {"_run_id", "_run_uuid", "_start_time", "_end_time", "_artifact_uri"}}
     return {"info": info, "artifact_uri": run.info.artifact_uri.replace(run_id, "<id>"),
-            "params": run.data.params, "metrics": run.data.metrics, "tags": run.data.tags,
-            "history": {k: [(m.value, m.step) for m in client.get_metric_history(run_id, k)]
+            "params": run.data.params, "tags": run.data.tags,
+            "metrics": {k: _nan_equal(v) for k, v in run.data.metrics.items()},
+            "history": {k: [(_nan_equal(m.value), m.step)
+                            for m in client.get_metric_history(run_id, k)]
                         for k in run.data.metrics}}
+
+
+def _nan_equal(value: float) -> float | str:
+    return "NaN" if math.isnan(value) else value  # NaN != NaN would fail any comparison
 
 
 def _tracker_and_parent(settings: Settings) -> tuple[Tracker, str, str]:
