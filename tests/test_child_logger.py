@@ -10,6 +10,31 @@ from modeldev.errors import TrackingError
 from modeldev.tuning.child_logger import MAX_BATCH, ChildLogger
 
 
+class Gate:
+    """A log function that holds every write until released, then records (or fails) it."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, batch: list[int]) -> None:
+        self.entered.set()
+        self.release.wait(10)
+        if self.fail_on in batch:
+            raise TrackingError("MLflow failed logging at sqlite:///x: disk full.")
+        self.batches.append(batch)
+
+    def seen(self) -> list[int]:
+        """Every item written, in order."""
+        return [i for batch in self.batches for i in batch]
+
+    def hold_first(self, logger: ChildLogger) -> None:
+        """Submit 0 and wait until the thread is inside its write, so later items queue."""
+        logger.submit(0)
+        assert self.entered.wait(5)
+
+
 def test_every_item_is_logged_in_order_by_another_thread():
     seen: list[tuple[int, str]] = []
 
@@ -25,62 +50,37 @@ def test_every_item_is_logged_in_order_by_another_thread():
 
 
 def test_items_queued_while_a_write_runs_go_together_in_the_next_batch():
-    entered, release = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def log(batch: list[int]) -> None:
-        entered.set()
-        release.wait(5)
-        batches.append(batch)
-
-    with ChildLogger(log) as logger:
-        logger.submit(0)
-        assert entered.wait(5)
+    gate = Gate()
+    with ChildLogger(gate) as logger:
+        gate.hold_first(logger)
         for i in range(1, 6):
             logger.submit(i)
-        release.set()
-    assert batches == [[0], [1, 2, 3, 4, 5]]
+        gate.release.set()
+    assert gate.batches == [[0], [1, 2, 3, 4, 5]]
 
 
 def test_a_logging_error_reaches_the_loop_at_the_next_submit():
-    entered, release = threading.Event(), threading.Event()
-    seen: list[int] = []
-
-    def log(batch: list[int]) -> None:
-        entered.set()
-        release.wait(5)
-        if 3 in batch:
-            raise TrackingError("MLflow failed logging at sqlite:///x: disk full.")
-        seen.extend(batch)
-
-    logger = ChildLogger(log)
-    logger.submit(0)
-    assert entered.wait(5)
+    gate = Gate(fail_on=3)
+    logger = ChildLogger(gate)
+    gate.hold_first(logger)
     for i in range(1, 4):
         logger.submit(i)  # queued behind 0: one batch [1, 2, 3], which fails
-    release.set()
+    gate.release.set()
     logger.close()
     with pytest.raises(TrackingError, match="disk full"):
         logger.submit(4)
-    assert seen == [0] and logger.logged == 1
+    assert gate.seen() == [0] and logger.logged == 1
 
 
 def test_a_long_backlog_is_written_in_batches_of_at_most_max_batch():
-    entered, release = threading.Event(), threading.Event()
-    sizes: list[int] = []
-
-    def log(batch: list[int]) -> None:
-        entered.set()
-        release.wait(5)
-        sizes.append(len(batch))
-
-    with ChildLogger(log) as logger:
-        logger.submit(0)
-        assert entered.wait(5)
+    gate = Gate()
+    with ChildLogger(gate) as logger:
+        gate.hold_first(logger)
         for i in range(1, MAX_BATCH + 11):
             logger.submit(i)
-        release.set()
-    assert sizes == [1, MAX_BATCH, 10] and logger.logged == MAX_BATCH + 11
+        gate.release.set()
+    assert [len(b) for b in gate.batches] == [1, MAX_BATCH, 10]
+    assert logger.logged == MAX_BATCH + 11
 
 
 def test_on_exit_runs_in_the_logging_thread_after_the_last_batch():
@@ -110,41 +110,27 @@ def test_the_loops_own_error_wins_and_queued_items_are_still_logged():
 
 
 def test_a_full_queue_makes_submit_wait_and_loses_nothing():
-    entered, release = threading.Event(), threading.Event()
-    seen: list[int] = []
-
-    def slow(batch: list[int]) -> None:
-        entered.set()
-        release.wait(5)
-        seen.extend(batch)
-
-    logger = ChildLogger(slow, max_pending=1)
-    logger.submit(0)
-    assert entered.wait(5)  # taken by the thread, which blocks in slow()
+    gate = Gate()
+    logger = ChildLogger(gate, max_pending=1)
+    gate.hold_first(logger)  # taken by the thread, which blocks in the gate
     logger.submit(1)  # fills the queue
     blocked = threading.Thread(target=logger.submit, args=(2,))
     blocked.start()
     blocked.join(0.3)
     assert blocked.is_alive()  # waiting for room
-    release.set()
+    gate.release.set()
     blocked.join(5)
     assert logger.close()
-    assert seen == [0, 1, 2]
+    assert gate.seen() == [0, 1, 2]
 
 
 def test_a_hung_store_is_abandoned_after_the_timeout():
-    entered, hang = threading.Event(), threading.Event()
-
-    def log(batch: list[int]) -> None:
-        entered.set()
-        hang.wait(10)
-
-    logger = ChildLogger(log)
-    logger.submit(0)
-    assert entered.wait(5)
+    gate = Gate()
+    logger = ChildLogger(gate)
+    gate.hold_first(logger)
     logger.submit(1)
     assert logger.close(timeout=0.2) is False
-    hang.set()
+    gate.release.set()
     logger._thread.join(5)
     assert not logger._thread.is_alive()
     assert logger.logged == 1  # the queued item was dropped, not logged after the give-up
