@@ -117,6 +117,24 @@ def _mlflow_errors(action: str) -> Callable[[F], F]:
     return wrap
 
 
+def _run_tags(tags: dict[str, Any] | None, parent_run_id: str | None) -> dict[str, str]:
+    """A new run's tags as stored: the owner's added, the parent's if any, each capped."""
+    all_tags = {**(tags or {}), **owner_tags()}
+    if parent_run_id:
+        all_tags[TAG_PARENT] = parent_run_id
+    return {k: short(v, TAG_MAX_CHARS) for k, v in all_tags.items()}
+
+
+def _capped_params(params: dict[str, Any] | None) -> dict[str, str]:
+    """Params as text, capped at PARAM_MAX_CHARS (full values belong in JSON artifacts)."""
+    return {k: short(v, PARAM_MAX_CHARS) for k, v in (params or {}).items()}
+
+
+def _finite_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
+    """The metrics that are finite numbers, as floats; the others are skipped."""
+    return {k: float(v) for k, v in (metrics or {}).items() if finite(v)}
+
+
 def _cancel_in_chain(exc: BaseException) -> BaseException | None:
     """The Cancelled (or KeyboardInterrupt) MLflow wrapped, if any."""
     seen: BaseException | None = exc
@@ -180,11 +198,8 @@ class Tracker:
     def start_run(self, experiment_id: str, name: str, parent_run_id: str | None = None,
                   tags: dict[str, str] | None = None) -> str:
         """Create a RUNNING run (nested under `parent_run_id` if given); return its id."""
-        all_tags = {**(tags or {}), **owner_tags()}
-        if parent_run_id:
-            all_tags[TAG_PARENT] = parent_run_id
-        capped = {k: short(v, TAG_MAX_CHARS) for k, v in all_tags.items()}
-        run = self.client.create_run(experiment_id, run_name=name, tags=capped)
+        run = self.client.create_run(experiment_id, run_name=name,
+                                     tags=_run_tags(tags, parent_run_id))
         return run.info.run_id
 
     @_mlflow_errors("logging params, metrics and tags")
@@ -193,9 +208,8 @@ class Tracker:
                   step: int = 0) -> None:
         """Log in one call: params capped at 500 chars, non-finite metrics skipped."""
         now = int(time.time() * 1000)
-        metric_list = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()
-                       if finite(v)]
-        param_list = [Param(k, short(v, PARAM_MAX_CHARS)) for k, v in (params or {}).items()]
+        metric_list = [Metric(k, v, now, step) for k, v in _finite_metrics(metrics).items()]
+        param_list = [Param(k, v) for k, v in _capped_params(params).items()]
         tag_list = [RunTag(k, short(v, TAG_MAX_CHARS)) for k, v in (tags or {}).items()]
         if metric_list or param_list or tag_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list, tags=tag_list)
@@ -203,10 +217,8 @@ class Tracker:
     def child_run(self, name: str, parent_run_id: str, tags: dict[str, Any],
                   params: dict[str, Any], metrics: dict[str, float], status: str) -> ChildRun:
         """A finished child run, capped and tagged as `start_run` and `log_batch` would do it."""
-        all_tags = {**tags, **owner_tags(), TAG_PARENT: parent_run_id}
-        return ChildRun(name, {k: short(v, TAG_MAX_CHARS) for k, v in all_tags.items()},
-                        {k: short(v, PARAM_MAX_CHARS) for k, v in params.items()},
-                        {k: float(v) for k, v in metrics.items() if finite(v)}, status)
+        return ChildRun(name, _run_tags(tags, parent_run_id), _capped_params(params),
+                        _finite_metrics(metrics), status)
 
     @_mlflow_errors("opening the child-run writer")
     def child_writer(self, experiment_id: str) -> ChildWriter:

@@ -81,17 +81,22 @@ class FittedModel:
         """Apply the fitted preprocessing to raw rows."""
         return np.asarray(self.preprocessor.transform(X), dtype=np.float32)
 
+    def outputs(self, Xt: np.ndarray) -> np.ndarray:
+        """Class probabilities (classification) or floats (regression) of preprocessed rows."""
+        if self.task == "regression":
+            return np.asarray(self.core.predict(Xt), dtype=float).ravel()
+        return np.asarray(self.core.predict_proba(Xt), dtype=float)
+
     def predict_encoded(self, X: pd.DataFrame) -> np.ndarray:
         """Class indices (classification) or floats (regression)."""
-        if self.task == "regression":
-            return np.asarray(self.core.predict(self.transform(X)), dtype=float).ravel()
-        return np.asarray(self.predict_proba(X)).argmax(axis=1)
+        out = self.outputs(self.transform(X))
+        return out if self.task == "regression" else out.argmax(axis=1)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
         """Class probabilities in `classes` order; None for regression."""
         if self.task == "regression":
             return None
-        return np.asarray(self.core.predict_proba(self.transform(X)), dtype=float)
+        return self.outputs(self.transform(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predictions in the target's own labels (or floats for regression)."""

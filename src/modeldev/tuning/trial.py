@@ -83,10 +83,8 @@ def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[st
     prefix, stages = payload["prefix"], payload["stages"]
     if stages and len(stages) > 1:
         outputs = adapter.staged_outputs(model, prepared.Xt_val, stages)
-    else:
-        proba = model.predict_proba(split.X_val)
-        single = proba if proba is not None else model.predict_encoded(split.X_val)
-        outputs = {stages[0] if stages else None: single}
+    else:  # from the validation rows preprocessed once, as the staged path does
+        outputs = {stages[0] if stages else None: model.outputs(prepared.Xt_val)}
     top = max(stages) if stages else None
     results = []
     for combo_hash, params in payload["members"]:
