@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from modeldev import jobs
+from modeldev.jobs import store as jobs
 from modeldev.ui import common, routing
 from modeldev.ui import state as S
 

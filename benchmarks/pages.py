@@ -80,15 +80,15 @@ new PerformanceObserver((list) => {
 HOTSPOTS = [
     ("modeldev/ui/sessions.py", "_runs", "list the Phase 1 / tuning parents (MLflow search)"),
     ("modeldev/tuning/outputs.py", "load_trials", "read the trials (MLflow)"),
-    ("modeldev/tracking.py", "read_json_artifact", "the run's results artifact (MLflow)"),
+    ("modeldev/tracking/tracker.py", "read_json_artifact", "the run's results artifact (MLflow)"),
     ("modeldev/tuning/outputs.py", "trials_from_children",
      "read every child run (MLflow search, pages)"),
-    ("modeldev/tracking.py", "search_runs", "MLflow search_runs (all callers)"),
+    ("modeldev/tracking/tracker.py", "search_runs", "MLflow search_runs (all callers)"),
     ("modeldev/ui/results.py", "tuning_results", "the Results section of Tuning"),
     ("modeldev/ui/results.py", "baseline_value", "baseline value (Phase 1 children)"),
-    ("modeldev/charts.py", "top_k_figure", "build the top-10 figure"),
-    ("modeldev/charts.py", "parameter_impact_figure", "build the parameter impact figure"),
-    ("modeldev/charts.py", "comparison_figure", "build the 8-metric comparison figure"),
+    ("modeldev/charts/tuning.py", "top_k_figure", "build the top-10 figure"),
+    ("modeldev/charts/tuning.py", "parameter_impact_figure", "build the parameter impact figure"),
+    ("modeldev/charts/comparison.py", "comparison_figure", "build the 8-metric comparison figure"),
     ("modeldev/ui/results.py", "model_detail", "per-model detail (model scored again)"),
     ("streamlit/elements/plotly_chart.py", "plotly_chart", "st.plotly_chart (figure to JSON)"),
     ("modeldev/ui/grid_editor.py", "editor", "the grid editor"),
@@ -123,22 +123,20 @@ def _existing(workspace: Path) -> dict[str, Any] | None:
     """The tuning parent with the most trial children in `workspace`, if it has MIN_CHILDREN
     (a finished tuning parent also has one summary child run, not counted)."""
     from modeldev.config import resolve_settings
-    from modeldev.tracking import Tracker
-    from modeldev.tracking_support import sqlite_path
+    from modeldev.tracking.store import sqlite_path
+    from modeldev.tracking.tracker import Tracker
 
     settings = resolve_settings(workspace)
     if not sqlite_path(settings.tracking_uri).exists():
         return None
     tracker = Tracker(settings)
     best = None
-    for parent in tracker.search_runs(tracker.experiment_ids(), "tags.`modeldev.kind` = 'tuning'"):
-        if parent.info.status != "FINISHED":
-            continue
-        n = sum(child.data.tags.get("modeldev.kind") == "tuning_trial"
-                for child in tracker.child_runs(parent.info.run_id))
+    for parent in tracker.runs_of_kind(tracker.experiment_ids(), "tuning", "FINISHED"):
+        n = sum(child.tags.get("modeldev.kind") == "tuning_trial"
+                for child in tracker.child_runs(parent.run_id))
         if n >= MIN_CHILDREN and (best is None or n > best["children"]):
-            best = {"tuning_run_id": parent.info.run_id, "children": n,
-                    "phase1_run_id": parent.data.tags.get("phase1_run_id")}
+            best = {"tuning_run_id": parent.run_id, "children": n,
+                    "phase1_run_id": parent.tags.get("phase1_run_id")}
     return best
 
 
@@ -153,11 +151,12 @@ def build(workspace: Path) -> dict[str, Any]:
                     "reused": True}
         return {**found, "built": False, "reused": True}
     from modeldev.config import resolve_settings
-    from modeldev.data import load_demo
-    from modeldev.training import TrainRequest, run_phase1
-    from modeldev.tuning.engine import TuneRequest
+    from modeldev.data.loading import load_demo
+    from modeldev.phase1.results import TrainRequest
+    from modeldev.phase1.run import run_phase1
     from modeldev.tuning.grid import count_combinations
     from modeldev.tuning.session import run_tuning
+    from modeldev.tuning.types import TuneRequest
 
     settings = resolve_settings(workspace)
     log(f"building {workspace}: Phase 1 ({', '.join(PHASE1)})")
@@ -284,7 +283,7 @@ def apptest_worker(page: str, children: int, repeats: int, out: Path) -> None:
 def _trial_reads(repeats: int) -> dict[str, Any]:
     """The two ways to read a finished tuning run's trials, timed outside the page."""
     from modeldev.config import resolve_settings
-    from modeldev.tracking import Tracker
+    from modeldev.tracking.tracker import Tracker
     from modeldev.tuning.outputs import load_trials, trials_from_children
 
     found = _existing(resolve_settings().workspace)

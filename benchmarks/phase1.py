@@ -214,15 +214,16 @@ class Timers:
 
 def instrument(timers: Timers) -> None:
     """Wrap the Tracker's methods, scoring, inference timing and the artifact writers."""
-    from modeldev import phase1_outputs, training
-    from modeldev.tracking import Tracker
+    from modeldev.phase1 import outputs as phase1_outputs
+    from modeldev.phase1 import run as phase1_run
+    from modeldev.tracking.tracker import Tracker
 
     for name in TRACKER_METHODS:
         setattr(Tracker, name, timers.wrap(f"mlflow.{name}", getattr(Tracker, name)))
-    training.score = timers.wrap("score", training.score)
-    training.inference_ms = timers.wrap("inference", training.inference_ms)
-    phase1_outputs.write_phase1_outputs = timers.wrap(
-        "outputs", phase1_outputs.write_phase1_outputs)
+    phase1_run.score = timers.wrap("score", phase1_run.score)
+    phase1_run.inference_ms = timers.wrap("inference", phase1_run.inference_ms)
+    phase1_run.write_phase1_outputs = timers.wrap(
+        "outputs", phase1_run.write_phase1_outputs)
     phase1_outputs.save_figure = timers.wrap("chart", phase1_outputs.save_figure)
 
 
@@ -272,8 +273,9 @@ def run_size(rows: int, seed: int, device: str, frameworks: list[str] | None) ->
     """Generate `rows` rows and run the real Phase 1 on them in a fresh temp workspace."""
     process_start = time.perf_counter()
     from modeldev.config import resolve_settings
-    from modeldev.data import Source
-    from modeldev.training import TrainRequest, run_phase1
+    from modeldev.data.loading import Source
+    from modeldev.phase1.results import TrainRequest
+    from modeldev.phase1.run import run_phase1
 
     frame = make_dataset(rows, seed=seed)
     timers, memory, cpu = Timers(), MemoryProbe(), CpuProbe()
@@ -515,7 +517,7 @@ def render(out_dir: Path) -> int:
 
 
 def _packages() -> dict[str, str | None]:
-    from modeldev.phase1_outputs import package_versions
+    from modeldev.phase1.outputs import package_versions
 
     return {**package_versions(), "psutil": _version("psutil"), "keras": _version("keras")}
 

@@ -15,7 +15,7 @@ imports), with the CPU seconds of all its processes:
    default workers (the cores) and, for the full run, the default grid. Its wall time is the
    headline number.
 3. The plain reference loop (`--reference`, in its own process): the same file read with
-   `modeldev.data.load_table`, the same `validation.prepare` + `split.make_split` (same seed) and
+   `data.loading.load_table`, the same `validation.prepare` + `split.make_split` (same seed) and
    the same tree preprocessing (`preprocess.build_preprocessor(plan, "tree")`, float32), fitted
    once; then for every combination of the grid (sklearn ParameterGrid order, which is also
    modeldev's order, so ties break the same way) one `XGBClassifier(**params, tree_method="hist",
@@ -158,12 +158,12 @@ def reference_loop(data_path: Path, workspace: Path, grid: dict[str, list], seed
     from sklearn.model_selection import ParameterGrid
     from xgboost import XGBClassifier
 
-    from modeldev.data import load_table
-    from modeldev.metrics import compute_metrics
-    from modeldev.preprocess import build_preprocessor
-    from modeldev.split import make_split
+    from modeldev.data.loading import load_table
+    from modeldev.data.preprocess import build_preprocessor
+    from modeldev.data.split import make_split
+    from modeldev.data.validation import prepare
+    from modeldev.evaluation.metrics import compute_metrics
     from modeldev.tuning.grid import combination_hash
-    from modeldev.validation import prepare
 
     imported = time.perf_counter()
     mlflow.set_tracking_uri(f"sqlite:///{workspace / 'mlflow.db'}")
@@ -303,12 +303,12 @@ def profile_tune(workspace: Path, training_run: str, grid_file: Path | None, out
     """`run_tuning` as the CLI calls it, with timers around MLflow, refit, charts and files."""
     process_start = time.perf_counter()
     from modeldev.config import resolve_settings
-    from modeldev.tracking import Tracker
+    from modeldev.tracking.tracker import Tracker
     from modeldev.tuning import outputs
     from modeldev.tuning.child_logger import ChildLogger
-    from modeldev.tuning.engine import TuneRequest
     from modeldev.tuning.grid import load_grid_file
     from modeldev.tuning.session import run_tuning
+    from modeldev.tuning.types import TuneRequest
 
     timers, parts = Timers(), {}  # MLflow (outermost calls); each output step on its own
     for name in TRACKER_METHODS:
@@ -371,17 +371,18 @@ def profile_tune(workspace: Path, training_run: str, grid_file: Path | None, out
 def modeldev_trials(workspace: Path, parent_run_id: str) -> dict[str, Any]:
     """Every child trial of a tuning parent (params, metrics, timestamps) from its SQLite store."""
     from modeldev.config import resolve_settings
-    from modeldev.tracking import Tracker
+    from modeldev.tracking.tracker import Tracker
 
     tracker = Tracker(resolve_settings(workspace))
     trials, child_ms = [], 0
     for run in tracker.child_runs(parent_run_id):
-        tags = run.data.tags
+        tags = run.tags
         if tags.get("modeldev.kind") != "tuning_trial":
             continue
-        child_ms += (run.info.end_time or run.info.start_time) - run.info.start_time
+        start = run.start_time or 0
+        child_ms += (run.end_time or start) - start
         trials.append({"hash": tags["combination_hash"], "params": json.loads(tags["params_json"]),
-                       "metrics": dict(run.data.metrics), "status": run.info.status,
+                       "metrics": dict(run.metrics), "status": run.status,
                        "staged_from": tags.get("staged_from")})
     return {"trials": trials, "child_runs_open_s": child_ms / 1000.0}
 

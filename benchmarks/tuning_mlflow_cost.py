@@ -17,7 +17,7 @@ with default workers, one run per variant in each round:
   (`tracking_children.SqliteChildWriter`);
 - "client": every child created, filled and ended through MLflow's client
   (`MODELDEV_CHILD_WRITES=client`, what any other store or MLflow version gets);
-- "off": `engine.write_children` replaced by a function that writes nothing; the child-logger
+- "off": `trials.write_children` replaced by a function that writes nothing; the child-logger
   thread, its queue and everything else stay, so only MLflow's own work for the children goes.
 
 Timed: the trial loop (`run_trials`, from worker start-up to its return, which includes waiting
@@ -64,11 +64,12 @@ def one_run(workspace: Path, training_run: str, grid_file: Path | None, variant:
             out: Path) -> None:
     """One tuning run in this process; writes the trial loop's wall time and what it logged."""
     from modeldev.config import resolve_settings
-    from modeldev.tuning import engine, outputs
+    from modeldev.tuning import session
+    from modeldev.tuning import trials as engine
     from modeldev.tuning.child_logger import ChildLogger
-    from modeldev.tuning.engine import TuneRequest
     from modeldev.tuning.grid import load_grid_file
     from modeldev.tuning.session import run_tuning
+    from modeldev.tuning.types import TuneRequest
 
     times: dict[str, float] = {}
     logged, paths = [0], set()
@@ -98,8 +99,8 @@ def one_run(workspace: Path, training_run: str, grid_file: Path | None, variant:
         exit_logger(self, *exc)
 
     ChildLogger.__exit__ = keep_and_exit  # type: ignore[method-assign]
-    engine.run_trials, engine.write_children = timed_run_trials, write_children
-    outputs.finish_tuning = skip
+    session.run_trials, engine.write_children = timed_run_trials, write_children
+    session.finish_tuning = skip
     if variant == "client":
         os.environ["MODELDEV_CHILD_WRITES"] = "client"
     request = TuneRequest(training_run_id=training_run,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from modeldev.charts import comparison_figure, direction_text
+from modeldev.charts.common import direction_text
+from modeldev.charts.comparison import comparison_figure
 from modeldev.ui import common, results, routing, sessions
 from modeldev.ui import state as S
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from modeldev.split import DEFAULT_SEED
+from modeldev.data.split import DEFAULT_SEED
 from modeldev.ui import common, data_view, routing, setup
 from modeldev.ui import data_source as ds
 from modeldev.ui import state as S

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from modeldev.tracking import tags as T
 from modeldev.ui import common, routing, sessions
 from modeldev.ui import state as S
 
@@ -42,7 +43,7 @@ if row["kind"] == "Phase 1":
         st.switch_page(S.PAGE_TUNING)
 elif right.button("Open in Tuning", key=S.RUNS_OPEN_TUNING, icon=":material/tune:"):
     st.session_state[S.TUNE_PARENT] = chosen
-    phase1_id = sessions.run_tags(chosen).get("phase1_run_id")
+    phase1_id = sessions.run_tags(chosen).get(T.PHASE1_RUN_ID)
     if phase1_id:
         st.session_state[S.PHASE1_RUN] = phase1_id
     st.switch_page(S.PAGE_TUNING)

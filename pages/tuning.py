@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from modeldev.execution.common import default_workers
 from modeldev.frameworks.registry import get_framework
 from modeldev.tuning.baseline import choose_framework, tunable
-from modeldev.tuning.executor import default_workers
 from modeldev.ui import common, grid_editor, job_panel, progress, results, routing, sessions
 from modeldev.ui import state as S
 

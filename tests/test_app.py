@@ -16,13 +16,14 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from modeldev import jobs
 from modeldev.config import resolve_settings
-from modeldev.data import load_demo
-from modeldev.training import TrainRequest, run_phase1
-from modeldev.tuning.engine import TuneRequest
+from modeldev.data.loading import load_demo
+from modeldev.jobs import store as jobs
+from modeldev.phase1.results import TrainRequest
+from modeldev.phase1.run import run_phase1
 from modeldev.tuning.session import run_tuning
-from modeldev.ui import bundles, detail
+from modeldev.tuning.types import TuneRequest
+from modeldev.ui import bundles
 from modeldev.ui import state as S
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -284,25 +285,8 @@ def test_artifacts_offers_bundles_with_the_right_files(in_real_ws):
     assert any(m.startswith("models/tuned_") and m.endswith("MLmodel") for m in everything)
 
 
-def test_detail_figures_for_regression_and_multiclass_escape_labels():
-    rng = np.random.default_rng(0)
-    y = rng.normal(size=50)
-    scatter, resid = detail.regression_figures({"y": y, "pred": y + rng.normal(0.1, size=50)})
-    assert scatter.layout.title.text.startswith("Predicted vs actual")
-    assert len(resid.data[0].x) == 50
-    proba = rng.dirichlet([1, 1, 1], size=60)
-    d = {"classes": ["<b>a</b>", "b", "c"], "y": rng.integers(0, 3, 60), "proba": proba,
-         "pred": proba.argmax(axis=1)}
-    roc = detail.curve_figure(d, "roc")
-    assert [t.name.split(" (")[0] for t in roc.data] == ["&lt;b&gt;a&lt;/b&gt;", "b", "c",
-                                                          "chance"]
-    assert list(detail.confusion_figure(d).data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b", "c"]
-    fig = detail.importance_figure(["<script>x</script>", "f2"], [0.2, 0.8])
-    assert list(fig.data[0].y) == ["f2", "&lt;script&gt;x&lt;/script&gt;"]
-
-
 def _tracker(settings):
-    from modeldev.tracking import Tracker
+    from modeldev.tracking.tracker import Tracker
 
     return Tracker(settings)
 
@@ -360,4 +344,4 @@ def test_cancel_button_stops_the_job(in_real_ws):
     started = [e for e in events if e["type"] == "session_started"]
     if started:  # cancelled after its runs began: they ended KILLED
         run = _tracker(settings).get_run(started[0]["parent_run_id"])
-        assert run.info.status == "KILLED"
+        assert run.status == "KILLED"

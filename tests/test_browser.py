@@ -29,8 +29,8 @@ from browser_support import (
     wait_idle,
 )
 
-from modeldev import jobs
 from modeldev.config import resolve_settings
+from modeldev.jobs import store as jobs
 from modeldev.ui import state as S
 
 pytestmark = pytest.mark.browser

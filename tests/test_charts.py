@@ -14,17 +14,23 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from modeldev.charts import (
-    BASE_COLOR,
-    BEST_COLOR,
-    STRIP_MAX_TRIALS,
-    comparison_figure,
-    figure_to_png,
-    parameter_impact_figure,
-    save_figure,
-    top_k_figure,
-)
-from modeldev.metrics import charted_metrics, get_metric
+from modeldev.charts import detail
+from modeldev.charts.common import BASE_COLOR, BEST_COLOR, save_figure
+from modeldev.charts.comparison import comparison_figure
+from modeldev.charts.png import figure_to_png
+from modeldev.charts.tuning import STRIP_MAX_TRIALS, tuning_figures
+from modeldev.evaluation.metrics import charted_metrics, get_metric
+
+
+def parameter_impact_figure(trials: list[dict], params: list[str], metric: str):
+    """The impact chart of these trials, as a tuning run draws it."""
+    return tuning_figures(trials, params, metric, None)[1]
+
+
+def top_k_figure(trials: list[dict], metric: str, k: int = 10, baseline: float | None = None):
+    """The top-k chart of these trials, as a tuning run draws it."""
+    return tuning_figures(trials, [], metric, baseline, k)[0]
+
 
 MODELS = ["sklearn_logistic_regression", "sklearn_random_forest", "xgboost_baseline"]
 
@@ -168,18 +174,19 @@ def test_all_three_figures_export_png_with_no_browser_available(tmp_path):
     script = textwrap.dedent(f"""
         import json, sys
         from pathlib import Path
-        from modeldev import charts
+        from modeldev.charts import common, comparison
+        from modeldev.charts.tuning import tuning_figures
         rows = json.loads({json.dumps(_rows("binary"))!r})
         trials = json.loads({json.dumps(_trials())!r})
         out = Path({str(tmp_path)!r})
         figs = {{
-            "cmp": charts.comparison_figure(rows, "binary", "f1_score", "xgboost_baseline"),
-            "impact": charts.parameter_impact_figure(trials, ["n_estimators", "max_depth"],
-                                                     "f1_score"),
-            "top": charts.top_k_figure(trials, "f1_score", 10, baseline=0.8),
+            "cmp": comparison.comparison_figure(rows, "binary", "f1_score", "xgboost_baseline"),
+            "impact": tuning_figures(trials, ["n_estimators", "max_depth"], "f1_score",
+                                     None)[1],
+            "top": tuning_figures(trials, [], "f1_score", 0.8)[0],
         }}
         for stem, fig in figs.items():
-            charts.save_figure(fig, out / stem)
+            common.save_figure(fig, out / stem)
         print(json.dumps(sorted(m for m in sys.modules if "kaleido" in m or "choreo" in m)))
     """)
     empty = tmp_path / "empty_bin"
@@ -209,3 +216,20 @@ def test_png_renderer_draws_box_traces_in_their_panels(tmp_path):
     png = figure_to_png(fig.update_layout(width=800, height=400), tmp_path / "box.png")
     assert _png_size(png.read_bytes()) == (800, 400)
     assert _has_color(png, "#2CA02C") and _has_color(png, "#9467BD")
+
+
+def test_detail_figures_for_regression_and_multiclass_escape_labels():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    scatter, resid = detail.regression_figures(y, y + rng.normal(0.1, size=50))
+    assert scatter.layout.title.text.startswith("Predicted vs actual")
+    assert len(resid.data[0].x) == 50
+    proba = rng.dirichlet([1, 1, 1], size=60)
+    classes, truth = ["<b>a</b>", "b", "c"], rng.integers(0, 3, 60)
+    roc = detail.curve_figure(truth, proba, classes, "roc")
+    assert [t.name.split(" (")[0] for t in roc.data] == ["&lt;b&gt;a&lt;/b&gt;", "b", "c",
+                                                          "chance"]
+    confusion = detail.confusion_figure(truth, proba.argmax(axis=1), classes)
+    assert list(confusion.data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b", "c"]
+    fig = detail.importance_figure(["<script>x</script>", "f2"], [0.2, 0.8])
+    assert list(fig.data[0].y) == ["f2", "&lt;script&gt;x&lt;/script&gt;"]

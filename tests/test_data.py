@@ -1,4 +1,4 @@
-"""RELIABILITY.md "Data": every bad input gets one clear sentence before any framework runs."""
+"""Bad data gets one clear sentence before any framework runs (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from modeldev.config import Limits
-from modeldev.data import dataset_hash, load_context, load_demo, load_table
+from modeldev.data.loading import dataset_hash, load_context, load_demo, load_table
+from modeldev.data.split import make_split
+from modeldev.data.validation import infer_task, prepare
 from modeldev.errors import InputError
-from modeldev.split import make_split
-from modeldev.validation import infer_task, prepare
 
 
 def _frame(n: int = 60, seed: int = 0) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The trial executor: local process pool and Dask (RELIABILITY.md, "Faults and load").
+"""The trial executor: local process pool and Dask (docs/architecture.md, "Reliability").
 
 Real processes and a real `distributed.LocalCluster`; the worker functions live in
 tests/executor_workers.py so that spawned processes can import them.
@@ -19,14 +19,9 @@ import pytest
 from executor_workers import CountingShared, compute, unpicklable, whoami
 
 from modeldev.errors import InputError
-from modeldev.tuning.executor import (
-    TaskOutcome,
-    TrialTask,
-    default_workers,
-    run_dask,
-    run_local,
-    thread_caps,
-)
+from modeldev.execution.common import TaskOutcome, TrialTask, default_workers, thread_caps
+from modeldev.execution.dask import run_dask
+from modeldev.execution.local import run_local
 
 SHARED = CountingShared([1, 2, 3])
 LONG = 60.0  # a "stuck" task: every test that has one must end far sooner
@@ -166,7 +161,8 @@ def test_workers_exit_when_the_driver_is_killed(tmp_path: Path):
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from executor_workers import pid_then_sleep\n"
-        "from modeldev.tuning.executor import TrialTask, run_local\n"
+        "from modeldev.execution.common import TrialTask\n"
+        "from modeldev.execution.local import run_local\n"
         "if __name__ == '__main__':\n"
         f"    task = TrialTask('stuck', {{'path': sys.argv[2], 'seconds': {LONG}}})\n"
         "    list(run_local([task], pid_then_sleep, None, workers=1, threads_per_worker=1))\n")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from executor_workers import SlowWarmUp, was_warmed
 
-from modeldev.tuning.executor import TrialTask, run_local
+from modeldev.execution.common import TrialTask
+from modeldev.execution.local import run_local
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TIMEOUT_S = 240  # a hang shows as TimeoutExpired; a healthy run takes seconds
@@ -27,13 +28,13 @@ TIMEOUT_S = 240  # a hang shows as TimeoutExpired; a healthy run takes seconds
 # old hang could not happen and the test would prove nothing.
 TUNING_SCRIPT = textwrap.dedent("""
     import pickle
-    from modeldev.data import load_demo
+    from modeldev.data.loading import load_demo
     from modeldev.frameworks.registry import get_framework
-    from modeldev.split import make_split
-    from modeldev.tuning.engine import make_plan
-    from modeldev.tuning.executor import run_local
+    from modeldev.data.split import make_split
+    from modeldev.tuning.plan import make_plan
+    from modeldev.execution.local import run_local
     from modeldev.tuning.trial import TrialShared, evaluate_group
-    from modeldev.validation import prepare
+    from modeldev.data.validation import prepare
 
     src = load_demo("breast_cancer")
     split = make_split(prepare(src.frame, "target", "auto"), 0)
@@ -73,7 +74,8 @@ def test_workers_failing_at_start_are_an_error_not_a_hang(tmp_path: Path, via_st
     # there, before the child has read its arguments. From stdin, the child starts with an empty
     # __main__, where the worker_fn defined in the script does not exist.
     body = textwrap.dedent("""
-        from modeldev.tuning.executor import TrialTask, run_local
+        from modeldev.execution.common import TrialTask
+        from modeldev.execution.local import run_local
 
         if __name__ == "__mp_main__":  # a spawned child running this file again
             raise SystemExit(7)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modeldev.data.split import Split, make_split
+from modeldev.data.validation import prepare
 from modeldev.frameworks.base import FitContext, Framework, ParamSpec
 from modeldev.frameworks.registry import ADAPTERS
-from modeldev.split import Split, make_split
-from modeldev.validation import prepare
 
 # Keep every fit tiny: only keys an adapter already has in its baseline are overridden.
 SMALL = {"n_estimators": 10, "epochs": 3, "max_iter": 200}

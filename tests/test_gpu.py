@@ -13,9 +13,9 @@ import pytest
 
 from modeldev import gpu
 from modeldev.errors import InputError
-from modeldev.frameworks.pytorch_nn import PyTorchNetAdapter
-from modeldev.frameworks.sklearn_models import LogisticRegressionAdapter
-from modeldev.frameworks.tensorflow_nn import TensorFlowNetAdapter
+from modeldev.frameworks.pytorch_adapter import PyTorchNetAdapter
+from modeldev.frameworks.sklearn_adapter import LogisticRegressionAdapter
+from modeldev.frameworks.tensorflow_adapter import TensorFlowNetAdapter
 
 NO_DRIVER = shutil.which("nvidia-smi") is None and not any(
     Path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl"))
@@ -26,11 +26,11 @@ cpu_only = pytest.mark.skipif(not NO_DRIVER, reason="an NVIDIA driver is present
 def fresh_caches():
     gpu._cached_gpus.cache_clear()
     gpu._detect.cache_clear()
-    gpu.framework_gpu_reason.cache_clear()
+    gpu._checked.cache_clear()
     yield
     gpu._cached_gpus.cache_clear()
     gpu._detect.cache_clear()
-    gpu.framework_gpu_reason.cache_clear()
+    gpu._checked.cache_clear()
 
 
 def test_detect_gpu_is_json_and_a_copy():
@@ -62,8 +62,8 @@ def test_cpu_and_cpu_only_frameworks():
     assert gpu.resolve_device("cpu", PyTorchNetAdapter()) == ("cpu", "CPU requested")
     device, reason = gpu.resolve_device("gpu", LogisticRegressionAdapter())
     assert device == "cpu" and "sklearn_logistic_regression runs on CPU only" in reason
-    assert gpu.gpu_library(TensorFlowNetAdapter()) == "tensorflow"
-    assert gpu.gpu_library(LogisticRegressionAdapter()) is None
+    assert TensorFlowNetAdapter().gpu_library == "tensorflow"
+    assert LogisticRegressionAdapter().gpu_library is None
 
 
 def test_unknown_device_is_refused():
@@ -71,8 +71,11 @@ def test_unknown_device_is_refused():
         gpu.resolve_device("tpu", PyTorchNetAdapter())
 
 
-def test_unknown_library_is_not_gpu_capable():
-    assert gpu.framework_gpu_reason("sklearn") == (False, "sklearn has no GPU support in modeldev")
+def test_cpu_only_framework_is_not_gpu_capable():
+    adapter = LogisticRegressionAdapter()
+    assert not adapter.gpu_capable
+    assert gpu.framework_gpu_reason(adapter) == (
+        False, "sklearn_logistic_regression runs on CPU only")
 
 
 @cpu_only

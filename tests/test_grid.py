@@ -1,4 +1,4 @@
-"""Grid parsing, validation, expansion and hashing (RELIABILITY.md, "Grids")."""
+"""Grid parsing, validation, expansion and hashing (docs/architecture.md, "Reliability")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sklearn.model_selection import ParameterGrid
 from modeldev.config import Limits
 from modeldev.errors import InputError
 from modeldev.frameworks.base import ParamSpec
-from modeldev.frameworks.sklearn_models import LogisticRegressionAdapter, RandomForestAdapter
+from modeldev.frameworks.sklearn_adapter import LogisticRegressionAdapter, RandomForestAdapter
 from modeldev.tuning.grid import (
     MAX_GRID_BYTES,
     combination_hash,

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeldev import jobs
 from modeldev.config import Settings, resolve_settings
 from modeldev.errors import InputError
-from modeldev.jobs import (
+from modeldev.jobs import store as jobs
+from modeldev.jobs.store import (
     JobSpec,
     active_job,
     cancel,
@@ -28,7 +28,7 @@ from modeldev.jobs import (
     submit,
     sweep_dead_jobs,
 )
-from modeldev.tracking import Tracker
+from modeldev.tracking.tracker import Tracker
 
 ENV_VARS = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
             "MODELDEV_CONTEXT_PATH")
@@ -79,7 +79,7 @@ def stop_leftovers(settings: Settings) -> None:
 def runs_in(settings: Settings, parent_run_id: str, status: str = "") -> list:
     """Runs of the parent's experiment, optionally only those with `status`."""
     tracker = Tracker(settings)
-    experiment = tracker.get_run(parent_run_id).info.experiment_id
+    experiment = tracker.get_run(parent_run_id).experiment_id
     where = f"attributes.status = '{status}'" if status else ""
     return tracker.search_runs([experiment], where)
 
@@ -139,7 +139,7 @@ def test_train_job_finishes_with_events_in_order(trained):
     result = status["result"]
     assert result["parent_run_id"] == events[0]["parent_run_id"]
     assert [r["status"] for r in result["runs"]] == ["FINISHED"]
-    assert Tracker(settings).get_run(result["parent_run_id"]).info.status == "FINISHED"
+    assert Tracker(settings).get_run(result["parent_run_id"]).status == "FINISHED"
     assert "[1/1] sklearn_logistic_regression on cpu" in log_tail(settings, job_id)
     assert [j["job_id"] for j in list_jobs(settings, owner="fixture")] == [job_id]
     assert active_job(settings, owner="fixture") is None
@@ -159,8 +159,8 @@ def test_tune_job_after_training(trained):
     result = status["result"]
     assert (result["n_combinations"], result["n_completed"], result["n_failed"]) == (2, 2, 0)
     trials = [r for r in Tracker(settings).child_runs(result["parent_run_id"])
-              if r.data.tags.get("modeldev.kind") == "tuning_trial"]
-    assert sorted(r.info.status for r in trials) == ["FINISHED", "FINISHED"]
+              if r.tags.get("modeldev.kind") == "tuning_trial"]
+    assert sorted(r.status for r in trials) == ["FINISHED", "FINISHED"]
     assert list_jobs(settings, kind="tune")[0]["job_id"] == job_id
 
 
@@ -178,7 +178,7 @@ def test_cancel_during_tuning_ends_runs_killed(trained):
     types = [e["type"] for e in read_events(settings, job_id)[0]]
     assert "session_finished" not in types
     parent = events[0]["parent_run_id"]
-    assert Tracker(settings).get_run(parent).info.status == "KILLED"
+    assert Tracker(settings).get_run(parent).status == "KILLED"
     assert runs_in(settings, parent, "RUNNING") == []
     assert 0 < types.count("trial_finished") < events[0]["total"]
 
@@ -198,7 +198,7 @@ def test_killed_job_is_swept_failed_with_runs_killed(trained):
     assert sweep_dead_jobs(settings) == 1
     status = read_status(settings, job_id)
     assert (status["state"], status["error"]) == ("failed", "the job process died")
-    assert Tracker(settings).get_run(parent).info.status == "KILLED"
+    assert Tracker(settings).get_run(parent).status == "KILLED"
     assert runs_in(settings, parent, "RUNNING") == []
     assert sweep_dead_jobs(settings) == 0
 
@@ -239,7 +239,7 @@ def test_two_owners_train_at_the_same_time(ws):
     assert parents[0] != parents[1]
     tracker = Tracker(ws)
     for status, parent in zip(statuses, parents, strict=True):
-        children = [r.info.run_id for r in tracker.child_runs(parent)]
+        children = [r.run_id for r in tracker.child_runs(parent)]
         assert children == [r["run_id"] for r in status["result"]["runs"]]
     assert [j["owner"] for j in list_jobs(ws)] == ["bo", "ann"]
 
@@ -301,7 +301,7 @@ def test_log_tail_gives_the_last_lines(ws):
 @pytest.mark.slow
 def test_job_outlives_the_process_that_submitted_it(ws):
     code = ("import sys; from modeldev.config import resolve_settings; "
-            "from modeldev.jobs import JobSpec, submit; "
+            "from modeldev.jobs.store import JobSpec, submit; "
             f"print(submit(JobSpec('train', {TRAIN_ARGS!r}, owner='gone'), "
             "resolve_settings(sys.argv[1])))")
     proc = subprocess.run([sys.executable, "-c", code, str(ws.workspace)], capture_output=True,

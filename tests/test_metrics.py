@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from modeldev.errors import InputError
-from modeldev.metrics import (
+from modeldev.evaluation.metrics import (
     charted_metrics,
     check_primary_metric,
     compute_metrics,

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
+from modeldev.data.split import make_split
+from modeldev.data.validation import prepare
 from modeldev.frameworks.base import FitContext
-from modeldev.frameworks.pytorch_nn import PyTorchNetAdapter
-from modeldev.frameworks.tensorflow_nn import TensorFlowNetAdapter
-from modeldev.split import make_split
-from modeldev.validation import prepare
+from modeldev.frameworks.pytorch_adapter import PyTorchNetAdapter
+from modeldev.frameworks.tensorflow_adapter import TensorFlowNetAdapter
 
 TORCH, TF = PyTorchNetAdapter(), TensorFlowNetAdapter()
 ADAPTERS = [pytest.param(TORCH, id="pytorch"), pytest.param(TF, id="tensorflow")]

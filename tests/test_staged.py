@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modeldev.data.split import Split, make_split
+from modeldev.data.validation import prepare
 from modeldev.frameworks.base import FitContext, Framework
 from modeldev.frameworks.lightgbm_adapter import LightGBMAdapter
 from modeldev.frameworks.registry import get_framework
-from modeldev.frameworks.sklearn_models import RandomForestAdapter
+from modeldev.frameworks.sklearn_adapter import RandomForestAdapter
 from modeldev.frameworks.xgboost_adapter import XGBoostAdapter
-from modeldev.split import Split, make_split
-from modeldev.validation import prepare
 
 STAGES = [5, 10, 20]
 # Subsampling on, so the test covers the random draws of every round.

@@ -25,20 +25,17 @@ import pytest
 from mlflow import MlflowClient
 
 from modeldev.config import Settings, resolve_settings
+from modeldev.data.split import make_split
+from modeldev.data.validation import prepare
 from modeldev.errors import TrackingError
-from modeldev.frameworks.sklearn_models import LogisticRegressionAdapter
-from modeldev.split import make_split
-from modeldev.tracking import (
-    HTTP_ENV_DEFAULTS,
-    PARAM_MAX_CHARS,
-    TAG_HOST,
-    TAG_PARENT,
-    TAG_PID,
-    TAG_PID_START,
-    Tracker,
-    package_requirements,
-)
-from modeldev.validation import prepare
+from modeldev.frameworks.sklearn_adapter import LogisticRegressionAdapter
+from modeldev.tracking.store import HTTP_ENV_DEFAULTS
+from modeldev.tracking.support import PARAM_MAX_CHARS, package_requirements
+from modeldev.tracking.tags import HOST as TAG_HOST
+from modeldev.tracking.tags import PARENT as TAG_PARENT
+from modeldev.tracking.tags import PID as TAG_PID
+from modeldev.tracking.tags import PID_START as TAG_PID_START
+from modeldev.tracking.tracker import Tracker
 
 
 def _free_port() -> int:
@@ -84,8 +81,8 @@ def test_fresh_store_opened_by_four_processes_at_once(tmp_path: Path) -> None:
     tracker = Tracker(resolve_settings(workspace=workspace,
                                        tracking_uri=f"sqlite:///{workspace}/mlflow.db"))
     runs = tracker.search_runs([tracker.experiment_id("shared")])
-    assert sorted(r.info.run_id for r in runs) == sorted(run for _, run in results)
-    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(r.run_id for r in runs) == sorted(run for _, run in results)
+    assert {r.status for r in runs} == {"FINISHED"}
 
 
 def test_unusable_store_file_gives_one_clear_sentence(settings: Settings) -> None:
@@ -101,11 +98,11 @@ def test_experiment_get_or_create_and_artifact_location(settings: Settings) -> N
     tracker = Tracker(settings)
     first = tracker.experiment_id("churn model [v2]")
     assert tracker.experiment_id("churn model [v2]") == first
-    location = tracker.client.get_experiment(first).artifact_location
+    location = MlflowClient(tracker.tracking_uri).get_experiment(first).artifact_location
     assert location.startswith((settings.workspace / "mlartifacts").as_uri() + "/")
-    tracker.client.delete_experiment(first)
+    MlflowClient(tracker.tracking_uri).delete_experiment(first)
     assert tracker.experiment_id("churn model [v2]") == first  # restored, not a crash
-    assert tracker.client.get_experiment(first).lifecycle_stage == "active"
+    assert MlflowClient(tracker.tracking_uri).get_experiment(first).lifecycle_stage == "active"
 
 
 def test_nested_runs_tags_and_statuses(settings: Settings) -> None:
@@ -119,17 +116,17 @@ def test_nested_runs_tags_and_statuses(settings: Settings) -> None:
     tracker.end_run(kids[1])
     with pytest.raises(ValueError, match="FINISHED, FAILED, KILLED"):
         tracker.end_run(parent, "DONE")
-    children = {r.info.run_id: r for r in tracker.child_runs(parent)}
+    children = {r.run_id: r for r in tracker.child_runs(parent)}
     assert set(children) == set(kids)
     failed = children[kids[0]]
-    assert failed.info.status == "FAILED" and failed.info.run_name == "a"
-    assert failed.data.tags[TAG_PARENT] == parent and failed.data.tags["framework"] == "a"
-    assert failed.data.tags[TAG_PID] == str(os.getpid())
-    assert failed.data.tags[TAG_HOST] == socket.gethostname()
-    assert failed.data.tags["n_failed"] == "1" and len(failed.data.tags["error"]) < 8000
-    assert children[kids[1]].info.status == "FINISHED"
-    assert tracker.get_run(parent).info.status == "RUNNING"
-    assert tracker.get_run(parent).data.tags["kind"] == "session"
+    assert failed.status == "FAILED" and failed.name == "a"
+    assert failed.tags[TAG_PARENT] == parent and failed.tags["framework"] == "a"
+    assert failed.tags[TAG_PID] == str(os.getpid())
+    assert failed.tags[TAG_HOST] == socket.gethostname()
+    assert failed.tags["n_failed"] == "1" and len(failed.tags["error"]) < 8000
+    assert children[kids[1]].status == "FINISHED"
+    assert tracker.get_run(parent).status == "RUNNING"
+    assert tracker.get_run(parent).tags["kind"] == "session"
 
 
 def test_log_batch_caps_params_and_skips_non_finite_metrics(settings: Settings) -> None:
@@ -141,28 +138,28 @@ def test_log_batch_caps_params_and_skips_non_finite_metrics(settings: Settings) 
                                "log_loss": float("nan"), "mape": float("inf"), "gpu_used": True},
                       tags={"framework": "lr"}, step=3)
     tracker.log_metric_history(run, "loss", [0.9, float("nan"), 0.5, 0.4])
-    data = tracker.get_run(run).data
+    data = tracker.get_run(run)
     assert len(str(grid)) > 6000
     assert len(data.params["grid"]) == PARAM_MAX_CHARS and data.params["grid"].endswith("...")
     assert data.params["solver"] == "lbfgs" and data.params["max_depth"] == "None"
     assert data.metrics.keys() == {"f1_score", "roc_auc", "gpu_used", "loss"}
     assert data.tags["framework"] == "lr"
-    history = tracker.client.get_metric_history(run, "loss")
+    history = MlflowClient(tracker.tracking_uri).get_metric_history(run, "loss")
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
         (1, 0.9), (3, 0.5), (4, 0.4)]
-    assert tracker.client.get_metric_history(run, "f1_score")[0].step == 3
+    assert MlflowClient(tracker.tracking_uri).get_metric_history(run, "f1_score")[0].step == 3
 
 
 def test_search_runs_follows_page_tokens_past_1000(settings: Settings) -> None:
     tracker = Tracker(settings)
     exp = tracker.experiment_id("many")
     parent = tracker.start_run(exp, "tuning_parent")
-    store = tracker.client  # plain create_run: the point is the paging, not our tags
+    store = MlflowClient(tracker.tracking_uri)  # plain create_run: paging, not our tags
     made = {store.create_run(exp, tags={TAG_PARENT: parent}).info.run_id for _ in range(1003)}
-    assert {r.info.run_id for r in tracker.child_runs(parent)} == made
+    assert {r.run_id for r in tracker.child_runs(parent)} == made
     assert len(tracker.search_runs([exp], max_results=1002)) == 1002
     newest = tracker.search_runs([exp], order_by=["attributes.start_time DESC"], max_results=3)
-    assert len(newest) == 3 and parent not in {r.info.run_id for r in newest}
+    assert len(newest) == 3 and parent not in {r.run_id for r in newest}
 
 
 def test_artifacts_logged_to_the_workspace(settings: Settings, tmp_path: Path) -> None:
@@ -174,9 +171,9 @@ def test_artifacts_logged_to_the_workspace(settings: Settings, tmp_path: Path) -
     (folder / "summary.csv").write_text("a\n1\n")
     tracker.log_artifacts(run, folder)
     tracker.log_artifact(run, folder / "summary.csv", "tables")
-    names = {a.path for a in tracker.client.list_artifacts(run)}
+    names = {a.path for a in MlflowClient(tracker.tracking_uri).list_artifacts(run)}
     assert names == {"all_models_metrics.json", "summary.csv", "tables"}
-    assert tracker.get_run(run).info.artifact_uri.startswith(
+    assert MlflowClient(tracker.tracking_uri).get_run(run).info.artifact_uri.startswith(
         (settings.workspace / "mlartifacts").as_uri())
     with pytest.raises(TrackingError, match="logging an artifact"):
         tracker.log_artifact(run, folder / "missing.json")
@@ -212,14 +209,14 @@ def test_pyfunc_round_trip_gives_identical_labels(settings: Settings, fitted_and
     example = pd.concat([split.X_train.head(5), _tiny_frame().drop(columns="label").iloc[[2, 4]]])
     uri, size_mb = tracker.log_model(run, fitted, example, ["scikit-learn"])
     assert 0 < size_mb < 5
-    assert tracker.get_run(run).info.status == "RUNNING"  # logging a model ends nothing
+    assert tracker.get_run(run).status == "RUNNING"  # logging a model ends nothing
     raw = pd.concat([split.X_test, split.X_val], ignore_index=True)
     expected = fitted.predict(raw)
     assert set(expected) == {"yes", "no"}
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(uri).predict(raw), expected)
     np.testing.assert_array_equal(tracker.load_model(uri).predict(raw), expected)
     model_id = uri.split("/models/")[1].split("/")[0]
-    logged = tracker.client.get_logged_model(model_id)
+    logged = MlflowClient(tracker.tracking_uri).get_logged_model(model_id)
     assert logged.source_run_id == run and logged.status.to_proto() == 2  # READY
     assert tracker.load_model(f"models:/{model_id}").predict(raw.head(3)).tolist() == \
         expected[:3].tolist()
@@ -239,8 +236,9 @@ def test_a_model_that_cannot_be_saved_is_marked_failed(settings: Settings,
     run = tracker.start_run(exp, "lr")
     with pytest.raises(TrackingError, match=r"logging a model .*cannot pickle '_thread.lock'"):
         tracker.log_model(run, unpicklable, split.X_train.head(3), ["scikit-learn"])
-    assert [m.status.to_proto() for m in tracker.client.search_logged_models([exp])] == [3]
-    assert tracker.get_run(run).info.status == "RUNNING"
+    client = MlflowClient(tracker.tracking_uri)
+    assert [m.status.to_proto() for m in client.search_logged_models([exp])] == [3]
+    assert tracker.get_run(run).status == "RUNNING"
 
 
 def test_logged_model_loads_without_modeldev(settings: Settings, fitted_and_split) -> None:
@@ -275,7 +273,7 @@ def test_package_requirements_pins_installed_versions() -> None:
 _STARTER = """
 import sys, time
 from modeldev.config import resolve_settings
-from modeldev.tracking import Tracker
+from modeldev.tracking.tracker import Tracker
 tracker = Tracker(resolve_settings(workspace=sys.argv[1]))
 print(tracker.start_run(tracker.experiment_id("sweep"), "victim"), flush=True)
 time.sleep(600)
@@ -298,13 +296,13 @@ def test_sweep_marks_runs_of_a_killed_process(settings: Settings) -> None:
     tracker.set_tags(foreign, {TAG_HOST: "some-other-host", TAG_PID: str(proc.pid)})
     recycled = tracker.start_run(exp, "our pid, another process's start time")
     tracker.set_tags(recycled, {TAG_PID_START: "1"})  # a reused pid is not the run's owner
-    assert tracker.get_run(victim).info.status == "RUNNING"
+    assert tracker.get_run(victim).status == "RUNNING"
     assert tracker.sweep_stale_runs([exp]) == 2
     proc.wait(timeout=30)
-    assert tracker.get_run(victim).info.status == "KILLED"
-    assert tracker.get_run(recycled).info.status == "KILLED"
-    assert tracker.get_run(alive).info.status == "RUNNING"
-    assert tracker.get_run(foreign).info.status == "RUNNING"
+    assert tracker.get_run(victim).status == "KILLED"
+    assert tracker.get_run(recycled).status == "KILLED"
+    assert tracker.get_run(alive).status == "RUNNING"
+    assert tracker.get_run(foreign).status == "RUNNING"
     assert tracker.sweep_stale_runs([exp]) == 0
 
 
@@ -374,10 +372,11 @@ def test_tracking_server_works_then_fails_fast_when_it_goes_down(
     (tmp_path / "note.txt").write_text("hello")
     tracker.log_artifact(child, tmp_path / "note.txt")
     tracker.end_run(child)
-    seen = MlflowClient(uri).get_run(child)
-    assert seen.info.status == "FINISHED" and seen.data.metrics == {"f1_score": 0.8}
-    assert [r.info.run_id for r in tracker.child_runs(parent)] == [child]
-    assert [a.path for a in tracker.client.list_artifacts(child)] == ["note.txt"]
+    seen = tracker.get_run(child)
+    assert seen.status == "FINISHED" and seen.metrics == {"f1_score": 0.8}
+    assert [r.run_id for r in tracker.child_runs(parent)] == [child]
+    client = MlflowClient(tracker.tracking_uri)
+    assert [a.path for a in client.list_artifacts(child)] == ["note.txt"]
     _stop(proc)
     with pytest.raises(TrackingError, match="MLflow failed logging params"):
         tracker.log_batch(parent, metrics={"x": 1.0})

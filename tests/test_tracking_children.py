@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 
 from modeldev.config import Settings, resolve_settings
 from modeldev.errors import InputError, TrackingError
-from modeldev.tracking import Tracker
-from modeldev.tracking_children import ChildRun, SqliteChildWriter
-from modeldev.tracking_support import sqlite_path
+from modeldev.tracking.children import ChildRun, SqliteChildWriter
+from modeldev.tracking.store import sqlite_path
+from modeldev.tracking.tracker import Tracker
 
 # Columns that differ between any two runs, whoever writes them: ids and clocks.
 VOLATILE = {"run_uuid", "run_id", "start_time", "end_time", "timestamp"}
@@ -106,26 +106,27 @@ def test_bulk_children_equal_client_children_in_every_table(settings: Settings) 
     high = int(time.time() * 1000)
     bulk.close()
     db = sqlite_path(settings.tracking_uri)
+    client = MlflowClient(tracker.tracking_uri)
     for bulk_id, client_id in zip(by_bulk, by_client, strict=True):
-        assert _comparable(tracker.client, bulk_id) == _comparable(tracker.client, client_id)
+        assert _comparable(client, bulk_id) == _comparable(client, client_id)
         assert _rows(db, bulk_id) == _rows(db, client_id)
         _times_in_ms(db, bulk_id, low, high)
         _times_in_ms(db, client_id, low, high)
     assert _rows(db, by_bulk[2])["metrics"] == [("down", -1.7976931348623157e308, None, None, 0, 0),
                                                 ("nan", 0.0, None, None, 0, 1),
                                                 ("up", 1.7976931348623157e308, None, None, 0, 0)]
-    assert tracker.get_run(by_bulk[1]).info.status == "FAILED"
-    assert len(tracker.get_run(by_bulk[0]).data.tags["note"]) == 5000
+    assert tracker.get_run(by_bulk[1]).status == "FAILED"
+    assert len(tracker.get_run(by_bulk[0]).tags["note"]) == 5000
 
 
 def test_bulk_children_are_found_by_searches_and_as_children(settings: Settings) -> None:
     tracker, exp, parent = _tracker_and_parent(settings)
     writer = tracker.child_writer(exp)
     ids = tracker.write_children(writer, _children(tracker, parent))
-    assert {r.info.run_id for r in tracker.child_runs(parent)} == set(ids)
+    assert {r.run_id for r in tracker.child_runs(parent)} == set(ids)
     found = tracker.search_runs([exp], "metrics.f1_score > 0.8 and tags.combination_hash = 'h0'"
                                 " and params.solver = 'lbfgs'")
-    assert [r.info.run_id for r in found] == ids[:1]
+    assert [r.run_id for r in found] == ids[:1]
     assert tracker.sweep_stale_runs([exp]) == 0  # children are written finished, never RUNNING
 
 
@@ -181,16 +182,16 @@ def test_an_experiment_deleted_during_a_tuning_stops_the_bulk_writes(settings: S
     writer = tracker.child_writer(exp)
     first, second = _children(tracker, parent)
     tracker.write_children(writer, [first])
-    tracker.client.delete_experiment(exp)
+    MlflowClient(tracker.tracking_uri).delete_experiment(exp)
     with pytest.raises(TrackingError, match=f"experiment {exp} is deleted"):
         tracker.write_children(writer, [second])
-    tracker.client.restore_experiment(exp)
-    assert [r.info.run_name for r in tracker.child_runs(parent)] == ["trial_0000"]
+    MlflowClient(tracker.tracking_uri).restore_experiment(exp)
+    assert [r.name for r in tracker.child_runs(parent)] == ["trial_0000"]
 
 
 def test_a_deleted_experiment_gets_the_clients_refusal(settings: Settings) -> None:
     tracker, exp, parent = _tracker_and_parent(settings)
-    tracker.client.delete_experiment(exp)
+    MlflowClient(tracker.tracking_uri).delete_experiment(exp)
     writer = tracker.child_writer(exp)
     assert writer.path == "mlflow_client (the experiment is deleted)"
     with pytest.raises(TrackingError, match="writing child runs"):

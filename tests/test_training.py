@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 
 from modeldev.config import resolve_settings
-from modeldev.data import Source, load_demo
+from modeldev.data.loading import Source, load_demo
 from modeldev.errors import AllFailedError
+from modeldev.evaluation.metrics import charted_metrics, task_metric_names
 from modeldev.events import Cancelled
 from modeldev.frameworks import registry
-from modeldev.frameworks.sklearn_models import LogisticRegressionAdapter
-from modeldev.metrics import charted_metrics, task_metric_names
-from modeldev.tracking import Tracker
-from modeldev.training import TrainRequest, run_phase1
+from modeldev.frameworks.sklearn_adapter import LogisticRegressionAdapter
+from modeldev.phase1.results import TrainRequest
+from modeldev.phase1.run import run_phase1
+from modeldev.tracking.tracker import Tracker
 
 ARTIFACTS = ["all_models_metrics.json", "model_comparison_summary.csv",
              "all_models_comparison.png", "all_models_comparison.html", "best_model_info.json",
@@ -25,7 +26,7 @@ ARTIFACTS = ["all_models_metrics.json", "model_comparison_summary.csv",
 
 
 def awkward_frame(n: int = 240, seed: int = 1) -> pd.DataFrame:
-    """Mixed features with the names and values RELIABILITY.md warns about."""
+    """Mixed features with the names and values docs/architecture.md ("Reliability") lists."""
     rng = np.random.default_rng(seed)
     signal = rng.normal(size=n)
     df = pd.DataFrame({
@@ -72,15 +73,15 @@ def test_mlflow_nesting_names_tags_and_metrics(binary_session):
     settings, result, _ = binary_session
     tracker = Tracker(settings)
     children = tracker.child_runs(result.parent_run_id)
-    assert sorted(r.info.run_name for r in children) == sorted(registry.framework_names("binary"))
+    assert sorted(r.name for r in children) == sorted(registry.framework_names("binary"))
     for child in children:
-        assert child.info.status == "FINISHED"
+        assert child.status == "FINISHED"
         for tag in ("framework", "task", "dataset_hash", "split_seed", "device"):
-            assert tag in child.data.tags
-        assert "test_f1_score" in child.data.metrics and "f1_score" in child.data.metrics
-        assert child.data.params["missing_value_policy"].startswith("inf->missing")
+            assert tag in child.tags
+        assert "test_f1_score" in child.metrics and "f1_score" in child.metrics
+        assert child.params["missing_value_policy"].startswith("inf->missing")
     parent = tracker.get_run(result.parent_run_id)
-    assert parent.info.status == "FINISHED"
+    assert parent.status == "FINISHED"
 
 
 def test_pyfunc_round_trip_for_every_framework(binary_session):
@@ -153,7 +154,7 @@ def test_one_failure_is_isolated(tmp_path, monkeypatch):
     assert status == {"sklearn_random_forest": "FINISHED", "broken_framework": "FAILED"}
     run = Tracker(resolve_settings(tmp_path)).get_run(
         next(r.run_id for r in result.runs if r.name == "broken_framework"))
-    assert run.info.status == "FAILED" and "native library" in run.data.tags["error"]
+    assert run.status == "FAILED" and "native library" in run.tags["error"]
 
 
 def test_all_failed_raises(tmp_path, monkeypatch):
@@ -176,5 +177,5 @@ def test_cancel_ends_runs_killed(tmp_path):
             on_event=seen.append, should_stop=stop_after_first)
     tracker = Tracker(settings)
     parent_id = next(e["parent_run_id"] for e in seen if e["type"] == "session_started")
-    assert tracker.get_run(parent_id).info.status == "KILLED"
-    assert [r.info.status for r in tracker.child_runs(parent_id)] == ["FINISHED"]
+    assert tracker.get_run(parent_id).status == "KILLED"
+    assert [r.status for r in tracker.child_runs(parent_id)] == ["FINISHED"]

@@ -20,19 +20,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modeldev.cli_tune import tune_summary
 from modeldev.config import resolve_settings
-from modeldev.data import Source, load_demo, load_table
+from modeldev.data.loading import Source, load_demo, load_table
+from modeldev.evaluation.metrics import task_metric_names
+from modeldev.evaluation.scoring import score
 from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
-from modeldev.metrics import task_metric_names
-from modeldev.tracking import Tracker
-from modeldev.training import TrainRequest, run_phase1, score
+from modeldev.phase1.results import TrainRequest
+from modeldev.phase1.run import run_phase1
+from modeldev.tracking.tracker import Tracker
 from modeldev.tuning import analysis
-from modeldev.tuning.engine import TuneRequest, make_plan
 from modeldev.tuning.grid import combination_hash, expand_grid
 from modeldev.tuning.outputs import load_trials, trials_from_children
+from modeldev.tuning.plan import make_plan
 from modeldev.tuning.session import run_tuning
+from modeldev.tuning.types import TuneRequest
 
 FOREST = "sklearn_random_forest"
 GRID = {"n_estimators": [5, 10, 20], "max_depth": [3, None]}
@@ -63,7 +65,7 @@ def folder_mib(settings, model_uri: str) -> float:
 
 def trial_children(tracker: Tracker, parent: str) -> list:
     return [r for r in tracker.child_runs(parent)
-            if r.data.tags.get("modeldev.kind") == "tuning_trial"]
+            if r.tags.get("modeldev.kind") == "tuning_trial"]
 
 
 def elsewhere(settings, name: str):
@@ -105,41 +107,41 @@ def test_parent_children_and_summary_in_mlflow(ws_settings, phase1, forest):
     result, _ = forest
     tracker = Tracker(ws_settings)
     parent = tracker.get_run(result.parent_run_id)
-    assert parent.info.run_name == f"{FOREST}_tuning_parent"
-    assert parent.info.status == "FINISHED"
-    assert "mlflow.parentRunId" not in parent.data.tags  # nested under nothing
-    assert parent.data.tags["phase1_run_id"] == phase1.parent_run_id
-    assert parent.info.experiment_id == phase1.experiment_id
+    assert parent.name == f"{FOREST}_tuning_parent"
+    assert parent.status == "FINISHED"
+    assert "mlflow.parentRunId" not in parent.tags  # nested under nothing
+    assert parent.tags["phase1_run_id"] == phase1.parent_run_id
+    assert parent.experiment_id == phase1.experiment_id
     children = tracker.child_runs(result.parent_run_id)
-    trials = [c for c in children if c.info.run_name.startswith("trial_")]
-    assert sorted(c.info.run_name for c in trials) == [f"trial_{i:04d}" for i in range(6)]
-    assert [c.info.run_name for c in children if c not in trials] == ["training_summary"]
+    trials = [c for c in children if c.name.startswith("trial_")]
+    assert sorted(c.name for c in trials) == [f"trial_{i:04d}" for i in range(6)]
+    assert [c.name for c in children if c not in trials] == ["training_summary"]
     combos = {combination_hash(c): c for c in expand_grid(GRID)}
     seen = set()
     for child in trials:
-        h = child.data.tags["combination_hash"]
+        h = child.tags["combination_hash"]
         seen.add(h)
         params = combos[h]
-        assert child.info.status == "FINISHED" and "error" not in child.data.tags
-        assert child.data.params == {k: str(v) for k, v in params.items()}
+        assert child.status == "FINISHED" and "error" not in child.tags
+        assert child.params == {k: str(v) for k, v in params.items()}
         # the prediction metrics and the fit time; no model is saved or timed per trial
-        assert set(child.data.metrics) == \
+        assert set(child.metrics) == \
             set(task_metric_names("binary")) - {"inference_time_ms", "model_size_mb"}
-        assert json.loads(child.data.tags["params_json"]) == params
+        assert json.loads(child.tags["params_json"]) == params
     assert seen == set(combos)
-    summary = next(c for c in children if c.info.run_name == "training_summary")
-    assert summary.info.status == "FINISHED"
-    assert {k: summary.data.metrics[k] for k in ("n_combinations", "n_completed", "n_failed")} \
+    summary = next(c for c in children if c.name == "training_summary")
+    assert summary.status == "FINISHED"
+    assert {k: summary.metrics[k] for k in ("n_combinations", "n_completed", "n_failed")} \
         == {"n_combinations": 6, "n_completed": 6, "n_failed": 0}
-    assert json.loads(summary.data.params["best_params"]) == result.best_params
+    assert json.loads(summary.params["best_params"]) == result.best_params
 
 
 def test_result_and_cli_summary(forest):
     result, events = forest
     assert (result.framework, result.n_combinations, result.n_completed, result.n_failed) == \
         (FOREST, 6, 6, 0)
-    assert set(tune_summary(result)) >= CLI_KEYS
-    json.dumps(tune_summary(result), allow_nan=False)
+    assert set(result.summary()) >= CLI_KEYS
+    json.dumps(result.summary(), allow_nan=False)
     kinds = [e["type"] for e in events]
     assert kinds[0] == "session_started" and kinds[-1] == "session_finished"
     assert kinds.count("trial_finished") == 2  # one per staged fit
@@ -161,12 +163,12 @@ def test_two_fits_for_six_combinations_equal_to_separate_fits(ws_settings, phase
     assert len(trials) == 6
     for trial in trials:
         model = adapter.fit(split, trial["params"], FitContext(seed=split.seed, n_threads=1))
-        separate = score(model, split.X_val, split.y_val, split)
+        separate = score(model, split.X_val, split.y_val)
         assert predicted(trial["metrics"]) == separate, trial["params"]
     # the stages differ, or equal metrics would prove little
     assert len({t["metrics"]["log_loss"] for t in trials}) > 3
     runs = trial_children(Tracker(ws_settings), result.parent_run_id)
-    assert {r.data.tags["staged_from"] for r in runs} == {"20"}
+    assert {r.tags["staged_from"] for r in runs} == {"20"}
 
 
 def test_tuned_model_round_trip_equals_a_refit(phase1, forest):
@@ -177,8 +179,7 @@ def test_tuned_model_round_trip_equals_a_refit(phase1, forest):
     loaded = mlflow.pyfunc.load_model(result.model_uri)
     got = np.asarray(loaded.predict(split.X_test)).ravel()
     np.testing.assert_array_equal(got, refit.predict(split.X_test))
-    assert result.final_metric_value == score(refit, split.X_test, split.y_test,
-                                              split)["f1_score"]
+    assert result.final_metric_value == score(refit, split.X_test, split.y_test)["f1_score"]
 
 
 def test_best_is_the_best_validation_trial(ws_settings, forest):
@@ -222,7 +223,7 @@ def test_artifacts_in_the_folder_and_on_the_parent(ws_settings, forest):
     assert info["best_params"] == result.best_params
     assert info["improvement_pct"] == result.improvement_pct
     # the refit best carries all the standardized metrics, measured as in Phase 1
-    parent = Tracker(ws_settings).get_run(result.parent_run_id).data.metrics
+    parent = Tracker(ws_settings).get_run(result.parent_run_id).metrics
     for key in ("training_time", "inference_time_ms", "model_size_mb"):
         assert info["test_metrics"][key] > 0 and parent[key] == info["test_metrics"][key], key
     assert info["test_metrics"]["gpu_used"] == 0.0
@@ -292,17 +293,17 @@ def test_a_combination_the_framework_rejects_is_isolated(ws_settings):
     assert result.best_params["solver"] == "lbfgs"
     tracker = Tracker(ws_settings)
     for child in trial_children(tracker, result.parent_run_id):
-        params = json.loads(child.data.tags["params_json"])
+        params = json.loads(child.tags["params_json"])
         if params["solver"] == "liblinear":
-            assert child.info.status == "FAILED"
-            assert "liblinear" in child.data.tags["error"]
-            assert child.data.tags["timed_out"] == "false"
+            assert child.status == "FAILED"
+            assert "liblinear" in child.tags["error"]
+            assert child.tags["timed_out"] == "false"
         else:
-            assert child.info.status == "FINISHED" and "error" not in child.data.tags
+            assert child.status == "FINISHED" and "error" not in child.tags
     summary = next(r for r in tracker.child_runs(result.parent_run_id)
-                   if r.info.run_name == "training_summary")
-    assert summary.data.metrics["n_failed"] == 2
-    assert tracker.get_run(result.parent_run_id).info.status == "FINISHED"
+                   if r.name == "training_summary")
+    assert summary.metrics["n_failed"] == 2
+    assert tracker.get_run(result.parent_run_id).status == "FINISHED"
     report = json.loads((result.artifacts_dir / "tuning_summary_report.json").read_text())
     assert report["n_failed"] == 2 and len(report["top_10"]) == 2
 
@@ -327,9 +328,9 @@ def test_a_trial_past_its_timeout_is_killed_and_the_rest_go_on(ws_settings):
     assert (result.n_completed, result.n_failed) == (2, 1)
     status = {}
     for child in trial_children(Tracker(ws_settings), result.parent_run_id):
-        depth = json.loads(child.data.tags["params_json"])["max_depth"]
-        status[depth] = (child.info.status, child.data.tags.get("timed_out"),
-                         child.data.tags.get("error"))
+        depth = json.loads(child.tags["params_json"])["max_depth"]
+        status[depth] = (child.status, child.tags.get("timed_out"),
+                         child.tags.get("error"))
     assert status[16] == ("FAILED", "true", "timed out after 4 s")
     assert status[1][:2] == status[2][:2] == ("FINISHED", None)
     assert result.best_params["max_depth"] in (1, 2)
@@ -349,8 +350,8 @@ def test_nothing_to_tune_tunes_the_best_framework_with_a_grid(ws_settings):
     assert result.framework == FOREST and result.n_completed == 2
     assert "sklearn_linear_regression was best by rmse but has nothing to tune" in result.note
     parent = Tracker(ws_settings).get_run(result.parent_run_id)
-    assert parent.info.run_name == f"{FOREST}_tuning_parent"
-    assert parent.data.tags["note"] == result.note
+    assert parent.name == f"{FOREST}_tuning_parent"
+    assert parent.tags["note"] == result.note
     info = json.loads((result.artifacts_dir / "tuned_model_info.json").read_text())
     assert info["note"] == result.note
     # rmse: lower is better, so improving means going down

@@ -1,6 +1,6 @@
 """Kill a real `modeldev tune` with SIGKILL part-way, then `modeldev tune --resume` it.
 
-RELIABILITY.md, "Faults and load": the runs of a killed job are swept, finished children keep
+docs/architecture.md, "Reliability": the runs of a killed job are swept, finished children keep
 their results, resume runs only the missing combinations, no duplicates.
 """
 
@@ -17,13 +17,15 @@ import time
 import pytest
 
 from modeldev.config import resolve_settings
-from modeldev.data import load_demo, load_table
+from modeldev.data.loading import load_demo, load_table
 from modeldev.events import Cancelled
 from modeldev.frameworks.registry import get_framework
-from modeldev.tracking import Tracker
-from modeldev.training import TrainRequest, run_phase1
-from modeldev.tuning.engine import TuneRequest, make_plan
+from modeldev.phase1.results import TrainRequest
+from modeldev.phase1.run import run_phase1
+from modeldev.tracking.tracker import Tracker
+from modeldev.tuning.plan import make_plan
 from modeldev.tuning.session import run_tuning
+from modeldev.tuning.types import TuneRequest
 
 FOREST = "sklearn_random_forest"
 # 16 combinations in 8 staged fits of 150 trees: a few seconds of work on one worker, so the
@@ -48,7 +50,7 @@ def modeldev(*args: str) -> list[str]:
 
 def trials(tracker: Tracker, parent: str) -> list:
     return [r for r in tracker.child_runs(parent)
-            if r.data.tags.get("modeldev.kind") == "tuning_trial"]
+            if r.tags.get("modeldev.kind") == "tuning_trial"]
 
 
 def tuning_parents(tracker: Tracker, experiment_id: str) -> list:
@@ -87,8 +89,8 @@ def _start_and_kill(settings, phase1, grid_file) -> tuple[str, set[str], int]:
         while time.monotonic() < deadline and proc.poll() is None:
             parents = tuning_parents(tracker, phase1.experiment_id)
             if parents:
-                parent = parents[0].info.run_id
-                finished = [r for r in trials(tracker, parent) if r.info.status == "FINISHED"]
+                parent = parents[0].run_id
+                finished = [r for r in trials(tracker, parent) if r.status == "FINISHED"]
                 if len(finished) >= 2:
                     break
             time.sleep(0.05)
@@ -97,13 +99,13 @@ def _start_and_kill(settings, phase1, grid_file) -> tuple[str, set[str], int]:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, f"tune ended before the kill: {err[-2000:]}"
     assert parent is not None and len(finished) >= 2, err[-2000:]
-    return parent, {r.info.run_id for r in finished}, proc.pid
+    return parent, {r.run_id for r in finished}, proc.pid
 
 
 def _fake_stale_child(tracker: Tracker, parent: str, combo_hash: str, dead_pid: int) -> str:
     """A trial child left RUNNING by the killed process, as if it died between two calls."""
-    owner = tracker.get_run(parent).data.tags
-    run_id = tracker.start_run(tracker.get_run(parent).info.experiment_id, "trial_9999", parent,
+    owner = tracker.get_run(parent).tags
+    run_id = tracker.start_run(tracker.get_run(parent).experiment_id, "trial_9999", parent,
                                tags={"modeldev.kind": "tuning_trial",
                                      "combination_hash": combo_hash, "params_json": "{}"})
     tracker.set_tags(run_id, {"modeldev.pid": str(dead_pid),
@@ -115,10 +117,10 @@ def test_kill_and_resume_runs_only_the_missing_combinations(workspace):
     settings, phase1, grid_file = workspace
     tracker = Tracker(settings)
     parent, kept, dead_pid = _start_and_kill(settings, phase1, grid_file)
-    assert tracker.get_run(parent).info.status == "RUNNING"  # stale: its process is gone
+    assert tracker.get_run(parent).status == "RUNNING"  # stale: its process is gone
     plan = make_plan(GRID, get_framework(FOREST, "binary"), set())
-    done_before = {r.data.tags["combination_hash"] for r in trials(tracker, parent)
-                   if r.info.status == "FINISHED"}
+    done_before = {r.tags["combination_hash"] for r in trials(tracker, parent)
+                   if r.status == "FINISHED"}
     assert 2 <= len(done_before) < len(plan.combos), "the kill did not land part-way"
     missing = sorted(set(plan.hashes) - done_before)
     stale = _fake_stale_child(tracker, parent, missing[0], dead_pid)
@@ -133,19 +135,19 @@ def test_kill_and_resume_runs_only_the_missing_combinations(workspace):
     assert (out["n_combinations"], out["n_completed"], out["n_failed"]) == (16, 16, 0)
 
     children = trials(tracker, parent)
-    hashes = [r.data.tags["combination_hash"] for r in children]
+    hashes = [r.tags["combination_hash"] for r in children]
     assert len(hashes) == len(set(hashes)) == 16, "a combination has two children"
     assert set(hashes) == set(plan.hashes)
-    assert all(r.info.status == "FINISHED" for r in children)
-    ids = {r.info.run_id for r in children}
+    assert all(r.status == "FINISHED" for r in children)
+    ids = {r.run_id for r in children}
     assert kept <= ids  # the children finished before the kill were kept, not rerun
     assert stale not in ids  # the stale child was swept and replaced by the rerun
-    assert tracker.get_run(stale).info.status == "KILLED"
+    assert tracker.get_run(stale).status == "KILLED"
     parent_run = tracker.get_run(parent)
-    assert parent_run.info.status == "FINISHED"
-    assert "modeldev.resumed_at" in parent_run.data.tags
-    summaries = [r for r in tracker.child_runs(parent) if r.info.run_name == "training_summary"]
-    assert len(summaries) == 1 and summaries[0].data.metrics["n_combinations"] == 16
+    assert parent_run.status == "FINISHED"
+    assert "modeldev.resumed_at" in parent_run.tags
+    summaries = [r for r in tracker.child_runs(parent) if r.name == "training_summary"]
+    assert len(summaries) == 1 and summaries[0].metrics["n_combinations"] == 16
     assert len(tuning_parents(tracker, phase1.experiment_id)) == 1  # resumed, not restarted
     ctx = json.loads(settings.context_path.read_text())
     assert ctx["epoch_005_outputs"]["tuning_parent_run_id"] == parent
@@ -167,16 +169,16 @@ def test_a_cancelled_direct_tuning_resumes_on_its_own_data(workspace):
                    should_stop=lambda: any(e["type"] == "trial_finished" for e in events))
     parent = next(e["parent_run_id"] for e in events if e["type"] == "session_started")
     tracker = Tracker(settings)
-    assert tracker.get_run(parent).info.status == "KILLED"
+    assert tracker.get_run(parent).status == "KILLED"
     [first] = trials(tracker, parent)
-    assert first.info.status == "FINISHED"
+    assert first.status == "FINISHED"
 
     result = run_tuning(TuneRequest(resume=parent, workers=1), settings)
     assert (result.parent_run_id, result.framework) == (parent, "sklearn_logistic_regression")
     assert (result.n_combinations, result.n_completed) == (3, 3)
     children = trials(tracker, parent)
-    assert len({r.data.tags["combination_hash"] for r in children}) == len(children) == 3
-    assert first.info.run_id in {r.info.run_id for r in children}
-    experiment = tracker.get_run(parent).info.experiment_id
-    assert {r.info.experiment_id for r in children} == {experiment}
-    assert tracker.get_run(parent).info.status == "FINISHED"
+    assert len({r.tags["combination_hash"] for r in children}) == len(children) == 3
+    assert first.run_id in {r.run_id for r in children}
+    experiment = tracker.get_run(parent).experiment_id
+    assert {r.experiment_id for r in children} == {experiment}
+    assert tracker.get_run(parent).status == "FINISHED"

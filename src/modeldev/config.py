@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modeldev.errors import InputError
 
@@ -34,16 +35,38 @@ class Settings:
     jobs_dir: Path
     limits: Limits = field(default_factory=Limits)
     child_writes: str = "auto"  # "client": tuning children through MLflow's client, never bulk
+    dask_scheduler: str | None = None  # tcp://host:8786: tuning trials run on that cluster
 
     @property
     def uses_sqlite(self) -> bool:
         """True when the tracking store is the embedded SQLite file."""
         return self.tracking_uri.startswith("sqlite:")
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings, as a job's spec carries them to its process."""
+        out = asdict(self)
+        for key in ("workspace", "artifacts_dir", "context_path", "jobs_dir"):
+            out[key] = str(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """The settings `to_dict` wrote (a job process rebuilds its parent's settings)."""
+        paths = {k: Path(data[k]) for k in ("workspace", "artifacts_dir", "context_path",
+                                             "jobs_dir")}
+        return cls(tracking_uri=data["tracking_uri"], limits=Limits(**data["limits"]),
+                   child_writes=data.get("child_writes", "auto"),
+                   dask_scheduler=data.get("dask_scheduler"), **paths)
+
+
+def default_experiment_name(project: str | None) -> str:
+    """`{project}_model`, the experiment a session logs to unless one is named."""
+    return f"{project or 'modeldev'}_model"
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    if raw in (None, ""):
+    if not raw:
         return default
     try:
         return int(raw)
@@ -74,6 +97,7 @@ def resolve_settings(workspace: str | Path | None = None,
         raise InputError(f"MODELDEV_CHILD_WRITES must be one of {', '.join(CHILD_WRITES)}, "
                          f"got {child_writes!r}.")
     return Settings(
+        dask_scheduler=os.environ.get("MODELDEV_DASK_SCHEDULER") or None,
         workspace=ws,
         tracking_uri=uri,
         artifacts_dir=artifacts.expanduser().resolve(),

@@ -126,17 +126,18 @@ def phase2_update(
     best_model_params: dict[str, Any],
     tuning_parent_run_id: str,
     primary_metric: str,
-    final_metric_value: float,
-    baseline_metric_value: float,
+    final_metric_value: float | None,
+    baseline_metric_value: float | None,
     improvement_pct: float | None = None,
 ) -> dict:
     """The context update Phase 2 writes: `epoch_005_complete` and exactly the seven outputs.
 
     `improvement_pct` defaults to the direction-aware improvement of final over baseline.
     """
-    if improvement_pct is None:
+    if improvement_pct is None and final_metric_value is not None \
+            and baseline_metric_value is not None:
         # metrics pulls in scikit-learn; context readers and lock holders should stay light
-        from modeldev.metrics import improvement_pct as _improvement_pct
+        from modeldev.evaluation.metrics import improvement_pct as _improvement_pct
 
         improvement_pct = _improvement_pct(
             final_metric_value, baseline_metric_value, primary_metric

@@ -1,4 +1,9 @@
-"""Errors that carry one clear sentence for the analyst."""
+"""Errors that carry one clear sentence for the analyst, and the exit codes they map to."""
+
+import signal
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CANCELLED = 128 + signal.SIGTERM
 
 
 class ModeldevError(Exception):

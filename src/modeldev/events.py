@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,3 +33,16 @@ def discard(_event: Event) -> None:
 
 class Cancelled(Exception):  # noqa: N818 - reads better at call sites than CancelledError
     """The session was asked to stop (cancel button, SIGTERM, SIGINT)."""
+
+
+def install_stop_handlers() -> Callable[[], bool]:
+    """SIGTERM/SIGINT stop the session cleanly (runs end KILLED); returns the stop flag."""
+    state = {"stop": False}
+
+    def handler(signum: int, _frame: object) -> None:
+        state["stop"] = True
+        raise Cancelled(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return lambda: state["stop"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldev.data.split import Split
+from modeldev.evaluation.metrics import get_metric
 from modeldev.frameworks.base import FitContext, FittedModel
 from modeldev.frameworks.registry import get_framework
 from modeldev.gpu import detect_gpu, resolve_device
-from modeldev.metrics import get_metric
-from modeldev.split import Split
-from modeldev.tracking import Tracker
+from modeldev.tracking.tracker import Tracker
 
 __all__ = [
     "detect_gpu", "log_standardized_metrics", "train_framework", "train_sklearn_model",
@@ -80,6 +80,6 @@ def log_model(tracker: Tracker, run_id: str, model: FittedModel, split: Split) -
 
 def load_model(model_uri: str, tracking_uri: str | None = None) -> Any:
     """Load a model modeldev logged (an MLflow URI) as a pyfunc; never load untrusted files."""
-    from modeldev.tracking import load_model as _load
+    from modeldev.tracking.models import load_model as _load
 
     return _load(model_uri, tracking_uri)

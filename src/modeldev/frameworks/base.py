@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from modeldev.preprocess import build_preprocessor
-from modeldev.split import Split
+from modeldev.data.preprocess import build_preprocessor, output_feature_names
+from modeldev.data.split import Split
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -105,6 +105,23 @@ class FittedModel:
             return encoded
         return np.asarray(self.classes, dtype=object)[encoded]
 
+    def feature_importance(self) -> tuple[list[str], list[float]] | None:
+        """Native importances (trees) or mean |coefficient| (linear) per preprocessed feature;
+        None for a model with neither (nets)."""
+        values = getattr(self.core, "feature_importances_", None)
+        if values is None and getattr(self.core, "coef_", None) is not None:
+            values = np.abs(np.atleast_2d(np.asarray(self.core.coef_, dtype=float))).mean(axis=0)
+        if values is None:
+            return None
+        values = np.asarray(values, dtype=float).ravel()
+        try:
+            names = output_feature_names(self.preprocessor)
+        except Exception:  # a transformer without names: number them
+            names = []
+        if len(names) != len(values):
+            names = [f"feature {i}" for i in range(len(values))]
+        return names, values.tolist()
+
 
 def coerce_params(params: dict[str, Any], schema: dict[str, ParamSpec]) -> dict[str, Any]:
     """The schema's parameters of `params`, cast to their kinds (None kept)."""
@@ -136,7 +153,7 @@ class Framework(abc.ABC):
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]]
     family: ClassVar[str]  # preprocessing family: tree, linear or net
-    gpu_capable: ClassVar[bool] = False
+    gpu_library: ClassVar[str | None] = None  # the library that can run it on a GPU
     prefix_param: ClassVar[str | None] = None  # staged-evaluation parameter, if any
     requirements: ClassVar[tuple[str, ...]] = ("scikit-learn",)  # pip names for model logging
 
@@ -151,6 +168,15 @@ class Framework(abc.ABC):
         except Exception as exc:  # a broken install raises more than ImportError
             return False, f"{self.import_name} is not usable: {exc}"
         return True, ""
+
+    @property
+    def gpu_capable(self) -> bool:
+        """Whether this framework can run on a GPU at all (its library may still lack one)."""
+        return self.gpu_library is not None
+
+    def gpu_check(self) -> tuple[bool, str]:
+        """Whether this framework's library can use a GPU here, with the reason (imports it)."""
+        return False, f"{self.name} runs on CPU only"
 
     @abc.abstractmethod
     def baseline_params(self, task: str) -> dict[str, Any]:

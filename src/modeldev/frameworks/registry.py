@@ -5,14 +5,14 @@ from __future__ import annotations
 from modeldev.errors import InputError
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.lightgbm_adapter import LightGBMAdapter
-from modeldev.frameworks.pytorch_nn import PyTorchNetAdapter
-from modeldev.frameworks.sklearn_models import (
+from modeldev.frameworks.pytorch_adapter import PyTorchNetAdapter
+from modeldev.frameworks.sklearn_adapter import (
     LinearRegressionAdapter,
     LogisticRegressionAdapter,
     RandomForestAdapter,
 )
 from modeldev.frameworks.statsmodels_adapter import GLMAdapter, OLSAdapter
-from modeldev.frameworks.tensorflow_nn import TensorFlowNetAdapter
+from modeldev.frameworks.tensorflow_adapter import TensorFlowNetAdapter
 from modeldev.frameworks.xgboost_adapter import XGBoostAdapter
 
 # Order is the order of the runs and of the charts.

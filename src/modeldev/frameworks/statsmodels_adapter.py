@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from modeldev.data.split import Split
 from modeldev.errors import InputError
 from modeldev.frameworks.base import FitContext, Framework
-from modeldev.split import Split
 
 GLM_FAMILIES = ("gaussian", "poisson", "gamma")
 

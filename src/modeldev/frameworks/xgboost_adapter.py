@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from modeldev.data.split import Split
 from modeldev.frameworks.base import (
     FitContext,
     FittedModel,
@@ -17,7 +18,6 @@ from modeldev.frameworks.base import (
     check_stages,
     coerce_params,
 )
-from modeldev.split import Split
 
 _OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob",
                "regression": "reg:squarederror"}
@@ -32,10 +32,18 @@ class XGBoostAdapter(Framework):
     name = "xgboost_baseline"
     tasks = ("binary", "multiclass", "regression")
     family = "tree"
-    gpu_capable = True
+    gpu_library = "xgboost"
     prefix_param = "n_estimators"
     requirements = ("scikit-learn", "xgboost")
     import_name = "xgboost"
+
+    def gpu_check(self) -> tuple[bool, str]:
+        """Whether this XGBoost build has CUDA."""
+        import xgboost
+
+        if xgboost.build_info().get("USE_CUDA"):
+            return True, "xgboost is built with CUDA"
+        return False, "xgboost is built without CUDA"
 
     def baseline_params(self, task: str) -> dict[str, Any]:
         """Baseline: 100 rounds of depth-6 trees at learning rate 0.1, no subsampling."""

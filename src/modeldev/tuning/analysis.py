@@ -1,23 +1,51 @@
-"""Tuning analysis from trial records: best, top k, parameter impact, improvement."""
+"""Tuning analysis from trial records: ranking, best, top k, parameter impact, improvement.
+
+The one place trials are ranked and grouped: the charts, the app and the result files draw what
+these functions return.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from modeldev.metrics import get_metric, improvement_pct
+from modeldev.evaluation.metrics import get_metric, improvement_pct
 
 Trial = dict[str, Any]  # {"index", "hash", "params", "metrics", "status", "run_id", "error"}
+_NONE_WORDS = {"", "none", "null", "nan"}
+
+
+def value_label(value: Any) -> str:
+    """How a parameter value is shown and grouped: null and 'None'-like text as 'None',
+    100.0 as '100'."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+        return "None"
+    if isinstance(value, float):
+        return "None" if math.isnan(value) else f"{value:g}"
+    return str(value)
+
+
+def label_order(label: str) -> tuple[int, float, str]:
+    """Numbers (numeric text too, as MLflow returns params) by value, then text, None last."""
+    if label == "None":
+        return (2, 0.0, label)
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _value(trial: Trial, metric: str) -> float | None:
+    value = (trial.get("metrics") or {}).get(metric)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def finished_trials(trials: list[Trial], metric: str) -> list[Trial]:
     """Trials that finished with a finite value of `metric`."""
-    out = []
-    for t in trials:
-        value = (t.get("metrics") or {}).get(metric)
-        if t.get("status") == "FINISHED" and value is not None and math.isfinite(value):
-            out.append(t)
-    return out
+    return [t for t in trials
+            if str(t.get("status", "")).upper() == "FINISHED" and _value(t, metric) is not None]
 
 
 def rank_trials(trials: list[Trial], metric: str) -> list[Trial]:
@@ -40,15 +68,18 @@ def top_k(trials: list[Trial], metric: str, k: int = 10) -> list[Trial]:
 
 def parameter_impact(trials: list[Trial], params: list[str],
                      metric: str) -> dict[str, list[dict[str, Any]]]:
-    """Per parameter and value: mean, min, max and count of `metric` over finished trials."""
+    """Per parameter, one group per value (in value order): its label, the finished trials'
+    values of `metric`, and their mean, min, max and count."""
     done = finished_trials(trials, metric)
     impact: dict[str, list[dict[str, Any]]] = {}
     for name in params:
         groups: dict[str, list[float]] = {}
         for t in done:
-            groups.setdefault(str(t["params"].get(name)), []).append(t["metrics"][metric])
-        impact[name] = [{"value": value, "mean": sum(v) / len(v), "min": min(v), "max": max(v),
-                         "n": len(v)} for value, v in groups.items()]
+            groups.setdefault(value_label(t["params"].get(name)), []).append(
+                t["metrics"][metric])
+        impact[name] = [{"value": label, "mean": sum(v) / len(v), "min": min(v),
+                         "max": max(v), "n": len(v), "values": v}
+                        for label, v in sorted(groups.items(), key=lambda g: label_order(g[0]))]
     return impact
 
 

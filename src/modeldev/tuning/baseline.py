@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeldev.data import Source, dataset_hash, load_context, load_demo, load_table
+from modeldev.data.loading import Source, reload_source
+from modeldev.data.validation import prepare
 from modeldev.errors import InputError
+from modeldev.evaluation.metrics import default_primary_metric, is_better
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import get_framework
-from modeldev.metrics import is_better
-from modeldev.tracking import Tracker
+from modeldev.tracking import tags as T
+from modeldev.tracking.tracker import Tracker
+from modeldev.tuning.types import TuneRequest
 
 
 @dataclass
@@ -37,37 +40,34 @@ class Baseline:
 def latest_training_run(tracker: Tracker) -> str:
     """The newest finished Phase 1 session in the store."""
     exps = tracker.experiment_ids()
-    query = "tags.`modeldev.kind` = 'phase1' and attributes.status = 'FINISHED'"
-    runs = tracker.search_runs(exps, query, order_by=["attributes.start_time DESC"],
-                               max_results=1) if exps else []
+    runs = tracker.runs_of_kind(exps, T.KIND_PHASE1, "FINISHED", max_results=1) if exps else []
     if not runs:
         raise InputError("No finished Phase 1 session in this workspace; run `modeldev train` "
                          "first or pass --framework with a data source.")
-    return runs[0].info.run_id
+    return runs[0].run_id
 
 
-def reload_source(manifest: dict[str, Any]) -> Source:
-    """Load the Phase 1 data again from where it came from, refusing if it has changed."""
-    origin = manifest["dataset"]["origin"]
-    if origin.startswith("demo:"):
-        src = load_demo(origin.removeprefix("demo:"))
-    elif origin.startswith("context:"):
-        src = load_context(origin.removeprefix("context:"))
-    else:
-        src = load_table(origin)
-    if dataset_hash(src.frame) != manifest["dataset"]["hash"]:
-        raise InputError(f"The data at {origin} changed since the Phase 1 session "
-                         "(its hash differs); train again before tuning.")
-    return src
+def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
+    """The Phase 1 session (given, resumed or latest) or a fresh data source with a framework."""
+    if request.source is not None:
+        if not request.framework:
+            raise InputError("--framework is required when tuning a data source directly.")
+        data = prepare(request.source.frame, request.target or request.source.target,
+                       request.task)
+        metric = request.primary_metric or default_primary_metric(data.task)
+        return Baseline(None, None, request.source, data.target, data.task, request.seed,
+                        get_framework(request.framework, data.task).name, metric)
+    run_id = request.training_run_id or latest_training_run(tracker)
+    return from_training_run(tracker, run_id, request.framework, request.primary_metric)
 
 
 def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
                       primary_metric: str | None) -> Baseline:
     """Baseline facts from a Phase 1 parent run's artifacts folder and child runs."""
     run = tracker.get_run(run_id)
-    if run.data.tags.get("modeldev.kind") != "phase1":
+    if run.tags.get(T.KIND) != T.KIND_PHASE1:
         raise InputError(f"Run {run_id} is not a Phase 1 session (modeldev train).")
-    folder = Path(run.data.tags.get("artifacts_dir", ""))
+    folder = Path(run.tags.get(T.ARTIFACTS_DIR, ""))
     try:
         info = json.loads((folder / "best_model_info.json").read_text())
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -76,8 +76,10 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
         raise InputError(f"Could not read the Phase 1 artifacts of run {run_id}: {exc}.") from None
     metric = primary_metric or info["primary_metric"]
     chosen, note = choose_framework(ranking, metric, info["task"], framework)
-    base = Baseline(training_run_id=run_id, experiment_id=run.info.experiment_id,
-                    source=reload_source(manifest), target=info["target"], task=info["task"],
+    dataset = manifest["dataset"]
+    base = Baseline(training_run_id=run_id, experiment_id=run.experiment_id,
+                    source=reload_source(dataset["origin"], dataset["hash"]),
+                    target=info["target"], task=info["task"],
                     seed=int(info["split_seed"]), framework=chosen, primary_metric=metric,
                     note=note, ranking=ranking)
     row = next((r for r in ranking if r["name"] == chosen and r["status"] == "FINISHED"), None)

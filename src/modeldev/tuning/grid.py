@@ -116,8 +116,9 @@ def _example(spec: ParamSpec) -> Any:
     if spec.choices:
         return spec.choices[0]
     defaults = {"int": 1, "float": 0.1, "str": "value", "bool": True}
-    example = spec.low if spec.low is not None else defaults.get(spec.kind, 1)
-    return int(example) if spec.kind == "int" else example
+    if spec.low is not None:
+        return int(spec.low) if spec.kind == "int" else spec.low
+    return defaults.get(spec.kind, 1)
 
 
 def _coerce_number(value: Any, kind: str) -> Any:

@@ -5,27 +5,26 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from modeldev.artifacts import write_csv, write_json
-from modeldev.charts import parameter_impact_figure, save_figure, top_k_figure
+from modeldev.charts.common import save_figure
+from modeldev.charts.tuning import tuning_figures
 from modeldev.config import Settings
 from modeldev.context import phase2_update, update_context
+from modeldev.data.split import Split
 from modeldev.errors import AllFailedError
+from modeldev.evaluation.scoring import inference_ms, score
 from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
-from modeldev.split import Split
-from modeldev.tracking import Tracker
-from modeldev.training import inference_ms, score
+from modeldev.tracking import tags as T
+from modeldev.tracking.tracker import Tracker
 from modeldev.tuning import analysis
 from modeldev.tuning.baseline import Baseline
 from modeldev.tuning.trial import TrialShared
-
-if TYPE_CHECKING:
-    from modeldev.tuning.session import TuneResult
-
+from modeldev.tuning.types import TuneResult
 
 RESULTS_FILE = "all_tuning_results.json"
 TRIAL_KEYS = frozenset({"index", "hash", "params", "metrics", "status", "run_id", "error"})
@@ -40,7 +39,7 @@ def load_trials(tracker: Tracker, parent_run_id: str) -> list[dict[str, Any]]:
     it finished: one file read instead of a search over (say) a thousand child runs. A parent
     still running, stopped early, or without that file is read from its child runs.
     """
-    if tracker.get_run(parent_run_id).info.status == "FINISHED":
+    if tracker.get_run(parent_run_id).status == "FINISHED":
         stored = tracker.read_json_artifact(parent_run_id, RESULTS_FILE)
         if isinstance(stored, list) and all(
                 isinstance(t, dict) and t.keys() >= TRIAL_KEYS for t in stored):
@@ -52,15 +51,15 @@ def trials_from_children(tracker: Tracker, parent_run_id: str) -> list[dict[str,
     """Every child trial of a tuning parent, read from its child runs."""
     trials = []
     for run in tracker.child_runs(parent_run_id):
-        tags = run.data.tags
-        if tags.get("modeldev.kind") != "tuning_trial":
+        tags = run.tags
+        if tags.get(T.KIND) != T.KIND_TRIAL:
             continue
-        name = run.info.run_name or ""
+        number = run.name.rsplit("_", 1)[-1]
         trials.append({
-            "index": int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else 0,
-            "hash": tags.get("combination_hash"), "params": json.loads(tags["params_json"]),
-            "metrics": dict(run.data.metrics), "status": run.info.status,
-            "run_id": run.info.run_id, "error": tags.get("error")})
+            "index": int(number) if number.isdigit() else 0,
+            "hash": tags.get(T.COMBINATION_HASH), "params": json.loads(tags[T.PARAMS_JSON]),
+            "metrics": dict(run.metrics), "status": run.status,
+            "run_id": run.run_id, "error": tags.get(T.ERROR)})
     return sorted(trials, key=lambda t: t["index"])
 
 
@@ -73,7 +72,7 @@ def _fit_and_test(base: Baseline, split: Split, params: dict[str, Any],
     started = time.perf_counter()
     model = adapter.fit(split, params, ctx)
     fit_seconds = time.perf_counter() - started
-    test = score(model, split.X_test, split.y_test, split)
+    test = score(model, split.X_test, split.y_test)
     test.update(training_time=fit_seconds, gpu_used=float(model.device_used == "gpu"))
     return model, test
 
@@ -90,17 +89,15 @@ def _write_files(folder: Path, trials: list[dict[str, Any]], grid: dict[str, lis
                  metric: str, baseline_val: float | None) -> None:
     write_json(folder / RESULTS_FILE, trials)
     write_csv(folder / "all_tuning_results.csv", results_frame(trials))
-    save_figure(parameter_impact_figure(trials, list(grid), metric),
-                folder / "tuning_parameter_impact")
-    save_figure(top_k_figure(trials, metric, 10, baseline_val), folder / "top_10_models")
+    top, impact = tuning_figures(trials, list(grid), metric, baseline_val)
+    save_figure(impact, folder / "tuning_parameter_impact")
+    save_figure(top, folder / "top_10_models")
 
 
 def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: Split,
                   grid: dict[str, list], parent: str, folder: Path, started: float,
                   shared: TrialShared) -> TuneResult:
     """Analyse the trials, refit the best, log the model and summary, update the context."""
-    from modeldev.tuning.session import TuneResult
-
     metric = base.primary_metric
     trials = load_trials(tracker, parent)
     best = analysis.best_trial(trials, metric)
@@ -145,17 +142,20 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
             tuning_parent_run_id=parent, primary_metric=metric, final_metric_value=final,
             baseline_metric_value=base.test_value, improvement_pct=gain), replace=True)
     tracker.end_run(parent, "FINISHED")
-    return TuneResult(tracker.tracking_uri, tracker.get_run(parent).info.experiment_id, parent,
-                      base.framework, metric, len(trials), len(trials) - n_failed, n_failed,
-                      best["params"], base.test_value, final, gain, folder, wall, base.note,
-                      summary_run, model_uri)
+    return TuneResult(
+        tracking_uri=tracker.tracking_uri, experiment_id=tracker.get_run(parent).experiment_id,
+        parent_run_id=parent, framework=base.framework, primary_metric=metric,
+        n_combinations=len(trials), n_completed=len(trials) - n_failed, n_failed=n_failed,
+        best_params=best["params"], baseline_metric_value=base.test_value,
+        final_metric_value=final, improvement_pct=gain, artifacts_dir=folder,
+        wall_seconds=wall, note=base.note, summary_run_id=summary_run, model_uri=model_uri)
 
 
 def _log_summary(tracker: Tracker, parent: str, summary: dict[str, Any],
                  info: dict[str, Any]) -> str:
-    exp = tracker.get_run(parent).info.experiment_id
+    exp = tracker.get_run(parent).experiment_id
     run_id = tracker.start_run(exp, "training_summary", parent,
-                               tags={"modeldev.kind": "tuning_summary"})
+                               tags={T.KIND: T.KIND_SUMMARY})
     metrics = {k: summary[k] for k in ("n_combinations", "n_completed", "n_failed",
                                        "wall_seconds")}
     metrics.update({"final_metric_value": info["final_metric_value"],

@@ -11,12 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from modeldev.data.split import Split
+from modeldev.evaluation.scoring import score_outputs
 from modeldev.frameworks.base import FitContext, Framework, Preprocessed
 from modeldev.frameworks.registry import get_framework
-from modeldev.metrics import compute_metrics
-from modeldev.split import Split
 
 
 @dataclass
@@ -63,13 +61,6 @@ def group_payload(params: dict[str, Any], prefix: str | None,
     return {"params": params, "prefix": prefix, "stages": stages, "members": members}
 
 
-def _outputs_metrics(split: Split, out: np.ndarray) -> dict[str, float]:
-    if split.task == "regression":
-        return compute_metrics(split.task, split.y_val, np.asarray(out, float).ravel())
-    proba = np.asarray(out, float)
-    return compute_metrics(split.task, split.y_val, proba.argmax(axis=1), proba, split.n_classes)
-
-
 def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """Fit once and return one result per member: hash, validation metrics, device, seconds."""
     split = shared.split
@@ -81,16 +72,18 @@ def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[st
     # what a separate fit takes, preprocessing included, as Phase 1 measures training_time
     fit_seconds = time.perf_counter() - started + preprocess_seconds
     prefix, stages = payload["prefix"], payload["stages"]
+    outputs: dict[int | None, Any] = {}
     if stages and len(stages) > 1:
-        outputs = adapter.staged_outputs(model, prepared.Xt_val, stages)
+        for value, out in adapter.staged_outputs(model, prepared.Xt_val, stages).items():
+            outputs[value] = out
     else:  # from the validation rows preprocessed once, as the staged path does
-        outputs = {stages[0] if stages else None: model.outputs(prepared.Xt_val)}
+        outputs[stages[0] if stages else None] = model.outputs(prepared.Xt_val)
     top = max(stages) if stages else None
     results = []
     for combo_hash, params in payload["members"]:
         stage = int(params[prefix]) if stages else None
-        metrics = _outputs_metrics(split, outputs[stage])
-        share = stage / top if stages and top else 1.0
+        metrics = score_outputs(split.task, split.y_val, outputs[stage], split.n_classes)
+        share = stage / top if stage and top else 1.0
         metrics["training_time"] = fit_seconds * share
         metrics["gpu_used"] = float(model.device_used == "gpu")
         results.append({"hash": combo_hash, "metrics": metrics, "device": model.device_used,

@@ -1,1 +1,1 @@
-"""The Streamlit front end's helpers: state keys, widgets, the job panel (DESIGN.md, `ui/`)."""
+"""The Streamlit front end's helpers: state keys, widgets, the job panel (docs/architecture.md)."""

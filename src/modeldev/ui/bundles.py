@@ -1,4 +1,4 @@
-"""Artifact folders of the workspace and their zip bundles (RELIABILITY.md, "Bundles").
+"""Artifact folders of the workspace and their zip bundles (docs/architecture.md, "Reliability").
 
 Every bundle is built by modeldev.artifacts.build_bundle from a server-side file list of one
 folder (symlinks skipped, no path escape, size capped); the session bundle builds one zip per
@@ -20,7 +20,7 @@ import pandas as pd
 from modeldev.artifacts import build_bundle, list_files, safe_name
 from modeldev.config import Settings
 from modeldev.errors import InputError
-from modeldev.tracking import Tracker
+from modeldev.tracking.tracker import Tracker
 
 KINDS = ("training", "tuning")
 
@@ -119,11 +119,10 @@ def session_roots(folder: Path, settings: Settings, tracker: Tracker) -> list[tu
     if not phase1_id:
         return roots
     for run in tracker.child_runs(phase1_id):
-        for out in getattr(getattr(run, "outputs", None), "model_outputs", None) or []:
-            model = tracker.client.get_logged_model(out.model_id)
-            path = _local_path(model.artifact_location)
+        for model_id in run.model_ids:
+            path = _local_path(tracker.model_location(model_id))
             if path:
-                roots.append((f"models/{safe_name(run.info.run_name or out.model_id)}", path))
+                roots.append((f"models/{safe_name(run.name or model_id)}", path))
     for tuning in folders(settings):
         spec = _json(tuning["path"] / "tuning_spec.json")
         if tuning["kind"] != "tuning" or spec.get("training_run_id") != phase1_id:

@@ -9,11 +9,11 @@ from typing import Any
 
 import streamlit as st
 
-from modeldev import jobs
 from modeldev.config import Settings, resolve_settings
 from modeldev.errors import ModeldevError
-from modeldev.tracking import Tracker
-from modeldev.tracking_support import sqlite_path
+from modeldev.jobs import store as jobs
+from modeldev.tracking.store import sqlite_path
+from modeldev.tracking.tracker import Tracker
 from modeldev.ui import state as S
 
 ACTIVE_STATES = jobs.ACTIVE_STATES
@@ -36,7 +36,8 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _tracker(tracking_uri: str, workspace: str) -> Tracker:
+def cached_tracker(tracking_uri: str, workspace: str) -> Tracker:
+    """One Tracker per store and workspace, shared by every session of the server."""
     return Tracker(resolve_settings(workspace, tracking_uri))
 
 
@@ -68,7 +69,7 @@ def tracker() -> Tracker | None:
     if not store_exists(s):
         return None
     try:
-        return _tracker(s.tracking_uri, str(s.workspace))
+        return cached_tracker(s.tracking_uri, str(s.workspace))
     except ModeldevError as exc:
         error(exc)
         return None
@@ -105,10 +106,9 @@ def seconds_text(seconds: float | None) -> str:
 @st.cache_data(ttl=5, show_spinner=False)
 def experiments(tracking_uri: str, workspace: str) -> list[tuple[str, str]]:
     """(id, name) of the store's active experiments, most recently updated first."""
-    client = _tracker(tracking_uri, workspace).client
-    found = client.search_experiments(order_by=["last_update_time DESC"])
-    out = [(e.experiment_id, e.name) for e in found]
-    if any(i == "0" for i, _ in out) and not client.search_runs(["0"], max_results=1):
+    tracker = cached_tracker(tracking_uri, workspace)
+    out = [(e.experiment_id, e.name) for e in tracker.experiments()]
+    if any(i == "0" for i, _ in out) and not tracker.has_runs("0"):
         out = [(i, n) for i, n in out if i != "0"]  # MLflow's empty "Default": noise here
     return out
 

@@ -12,11 +12,11 @@ import streamlit as st
 
 from modeldev.artifacts import atomic_write_bytes, safe_name
 from modeldev.config import Limits, Settings
-from modeldev.data import Source, load_context, load_demo, load_table
+from modeldev.data.loading import Source, load_context, load_demo, load_table
+from modeldev.data.validation import Prepared, prepare
 from modeldev.errors import InputError
-from modeldev.metrics import default_primary_metric, task_metric_names
+from modeldev.evaluation.metrics import default_primary_metric, task_metric_names
 from modeldev.ui import state as S
-from modeldev.validation import Prepared, prepare
 
 DEFAULT_DEMO = "breast_cancer"
 PREVIEW_ROWS = 100

@@ -7,8 +7,8 @@ from typing import Any
 import streamlit as st
 
 from modeldev.config import Settings
-from modeldev.data import demo_names
-from modeldev.metrics import TASKS
+from modeldev.data.loading import demo_names
+from modeldev.evaluation.metrics import TASKS
 from modeldev.ui import data_source as ds
 from modeldev.ui import state as S
 from modeldev.ui.common import error, plain

@@ -18,7 +18,7 @@ from modeldev.ui import state as S
 from modeldev.ui.common import error
 
 WORKER_START_S = 5.0  # spawned worker processes import the engine and the framework
-CHILD_RUN_S = 0.03  # one batched child run on SQLite (DESIGN.md, performance facts)
+CHILD_RUN_S = 0.03  # one batched child run on SQLite (measured: benchmarks/results/tuning.md)
 
 
 def parse_values(name: str, text: str, example: str) -> Any:
@@ -83,7 +83,7 @@ def estimate(grid: dict[str, list], adapter: Framework, task: str, fit_seconds: 
     Staged evaluation fits each group of combinations that differ only in the prefix parameter
     once, at its largest value (tuning.engine.make_plan), so fits = combinations / len(prefix
     values) and each costs the baseline fit time scaled by largest / baseline prefix value.
-    Add the workers' start-up and one logged child run per combination (DESIGN.md: ~23 ms on
+    Add the workers' start-up and one logged child run per combination (measured: ~23 ms on
     SQLite); everything else the grid changes (depth, learning rate) is ignored.
     """
     combos = count_combinations(grid)

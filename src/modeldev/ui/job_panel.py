@@ -1,6 +1,6 @@
 """The live job panel: re-attach to the owner's job, poll its files while it runs, cancel it.
 
-Progress comes from the job folder (status.json, events.jsonl, job.log) through modeldev.jobs,
+Progress comes from the job folder (status.json, events.jsonl, job.log) through modeldev.jobs.store,
 read by an `st.fragment(run_every=...)` that polls only while the job is queued or running; when
 it ends, one full rerun draws the results and stops the polling. That rerun draws the panel
 without a fragment: a poll the browser had already sent then finds no fragment to rerun and is
@@ -16,9 +16,9 @@ from typing import Any
 
 import streamlit as st
 
-from modeldev import jobs
 from modeldev.config import Settings
 from modeldev.errors import ModeldevError
+from modeldev.jobs import store as jobs
 from modeldev.ui import common, sessions
 from modeldev.ui import state as S
 

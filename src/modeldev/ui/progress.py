@@ -20,7 +20,7 @@ def framework_rows(events: list[dict[str, Any]], now: float | None = None) -> li
     now = now or time.time()
     rows: dict[str, dict[str, Any]] = {}
     for e in events:
-        kind, name = e.get("type"), e.get("framework")
+        kind, name = e.get("type"), str(e.get("framework"))
         if kind == "session_started":
             for fw in e.get("frameworks", []):
                 rows[fw] = {"framework": fw, "state": "queued", "device": "", "seconds": None}

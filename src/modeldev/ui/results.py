@@ -8,9 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from modeldev.charts import parameter_impact_figure, params_label, top_k_figure
+from modeldev.charts import detail as detail_charts
+from modeldev.charts.common import params_label
+from modeldev.charts.tuning import tuning_figures
 from modeldev.errors import ModeldevError
-from modeldev.metrics import get_metric, task_metric_names
+from modeldev.evaluation.metrics import get_metric, task_metric_names
+from modeldev.tracking import tags as T
 from modeldev.tuning import analysis
 from modeldev.ui import common, detail, sessions
 
@@ -34,7 +37,7 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
     """Confusion matrix, ROC and PR (classification) or predicted vs actual and residuals
     (regression), and feature importance where the model has one."""
     s = common.settings()
-    folder = session["tags"].get("artifacts_dir", "")
+    folder = session["tags"].get(T.ARTIFACTS_DIR, "")
     try:
         stamp = Path(folder).stat().st_mtime
         d = detail.model_detail(s.tracking_uri, str(s.workspace), folder, stamp, row["run_id"])
@@ -46,17 +49,19 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
         return
     key = (s.tracking_uri, folder, stamp, row["run_id"])
     if d["task"] == "regression":
-        figs = common.figure(("regression", *key), lambda: detail.regression_figures(d))
+        figs = common.figure(("regression", *key),
+                             lambda: detail_charts.regression_figures(d["y"], d["pred"]))
     else:
         figs = common.figure(("classification", *key), lambda: (
-            detail.confusion_figure(d), detail.curve_figure(d, "roc"),
-            detail.curve_figure(d, "pr")))
+            detail_charts.confusion_figure(d["y"], d["pred"], d["classes"]),
+            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "roc"),
+            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "pr")))
     st.caption("On the validation part of the session's split, where the models were compared.")
     cols = st.columns(len(figs))
     for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
         col.plotly_chart(fig, key=f"detail_fig_{i}")
     if d["importance"]:
-        st.plotly_chart(common.figure(("importance", *key), lambda: detail.importance_figure(
+        st.plotly_chart(common.figure(("importance", *key), lambda: detail_charts.importance_figure(
             *d["importance"])), key="detail_importance")
     else:
         st.text(f"{row['name']} has no native feature importance.")
@@ -64,13 +69,13 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _phase1_metrics(uri: str, workspace: str, phase1_run_id: str) -> dict[str, dict[str, float]]:
-    runs = common._tracker(uri, workspace).child_runs(phase1_run_id)
-    return {r.data.tags.get("framework", ""): dict(r.data.metrics) for r in runs}
+    runs = common.cached_tracker(uri, workspace).child_runs(phase1_run_id)
+    return {r.tags.get(T.FRAMEWORK, ""): dict(r.metrics) for r in runs}
 
 
 def baseline_value(parent: dict[str, Any], metric: str) -> float | None:
     """The tuned framework's Phase 1 validation value (the baseline line of the top-10 chart)."""
-    phase1 = parent["tags"].get("phase1_run_id")
+    phase1 = parent["tags"].get(T.PHASE1_RUN_ID)
     if not phase1:
         return None
     s = common.settings()
@@ -78,13 +83,13 @@ def baseline_value(parent: dict[str, Any], metric: str) -> float | None:
         found = _phase1_metrics(s.tracking_uri, str(s.workspace), phase1)
     except ModeldevError:
         return None
-    return found.get(parent["tags"].get("framework", ""), {}).get(metric)
+    return found.get(parent["tags"].get(T.FRAMEWORK, ""), {}).get(metric)
 
 
 def tuning_results(parent: dict[str, Any]) -> None:
     """Improvement, top 10 and parameter impact of a tuning parent, drawn from MLflow."""
     tags, metrics = parent["tags"], parent["metrics"]
-    metric = tags.get("primary_metric", "")
+    metric = tags.get(T.PRIMARY_METRIC, "")
     trials = sessions.trials(parent["run_id"], (parent["status"], parent["end"]))
     if not trials:
         st.text("This tuning run has no finished trials yet.")
@@ -105,12 +110,10 @@ def tuning_results(parent: dict[str, Any]) -> None:
     params = sorted({k for t in trials for k in (t.get("params") or {})})
     base = baseline_value(parent, metric)
     key = (parent["run_id"], parent["status"], parent["end"], len(trials), metric)
-    st.plotly_chart(common.figure(("topk", *key, base),
-                                  lambda: top_k_figure(trials, metric, 10, base)),
-                    key="tune_topk")
-    st.plotly_chart(common.figure(("impact", *key, tuple(params)),
-                                  lambda: parameter_impact_figure(trials, params, metric)),
-                    key="tune_impact")
+    top, impact = common.figure(("tuning", *key, base, tuple(params)),
+                                lambda: tuning_figures(trials, params, metric, base))
+    st.plotly_chart(top, key="tune_topk")
+    st.plotly_chart(impact, key="tune_impact")
 
 
 def top_table(trials: list[dict[str, Any]], metric: str, k: int = 10) -> pd.DataFrame:

@@ -12,17 +12,12 @@ from typing import Any
 
 import streamlit as st
 
-from modeldev.tracking import Tracker
+from modeldev.tracking import tags as T
 from modeldev.tuning.outputs import load_trials
 from modeldev.ui import common
 from modeldev.ui import state as S
 
 LIST_TTL_S = 3
-
-
-def _tracker() -> Tracker:
-    s = common.settings()
-    return common._tracker(s.tracking_uri, str(s.workspace))
 
 
 def _key() -> tuple[str, str]:
@@ -32,22 +27,19 @@ def _key() -> tuple[str, str]:
 
 @st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
 def _runs(uri: str, ws: str, experiment_id: str, kind: str) -> list[dict[str, Any]]:
-    runs = common._tracker(uri, ws).search_runs(
-        [experiment_id], f"tags.`modeldev.kind` = '{kind}'",
-        order_by=["attributes.start_time DESC"])
-    return [{"run_id": r.info.run_id, "status": r.info.status, "start": r.info.start_time,
-             "end": r.info.end_time, "tags": dict(r.data.tags),
-             "metrics": dict(r.data.metrics)} for r in runs]
+    runs = common.cached_tracker(uri, ws).runs_of_kind([experiment_id], kind)
+    return [{"run_id": r.run_id, "status": r.status, "start": r.start_time,
+             "end": r.end_time, "tags": dict(r.tags), "metrics": dict(r.metrics)} for r in runs]
 
 
 def phase1_sessions(experiment_id: str | None) -> list[dict[str, Any]]:
     """Phase 1 parent runs of the experiment, newest first."""
-    return _runs(*_key(), experiment_id, "phase1") if experiment_id else []
+    return _runs(*_key(), experiment_id, T.KIND_PHASE1) if experiment_id else []
 
 
 def tuning_parents(experiment_id: str | None) -> list[dict[str, Any]]:
     """Tuning parent runs of the experiment, newest first."""
-    return _runs(*_key(), experiment_id, "tuning") if experiment_id else []
+    return _runs(*_key(), experiment_id, T.KIND_TUNING) if experiment_id else []
 
 
 def clear() -> None:
@@ -59,16 +51,16 @@ def clear() -> None:
 def session_label(run: dict[str, Any]) -> str:
     """'2026-11-26 18:38:22 · breast_cancer · best xgboost_baseline · FINISHED · 8d24658b'."""
     tags = run["tags"]
-    best = f"best {tags['best_model']}" if tags.get("best_model") else "no best"
-    name = tags.get("dataset") or tags.get("framework") or ""
+    best = f"best {tags[T.BEST_MODEL]}" if tags.get(T.BEST_MODEL) else "no best"
+    name = tags.get(T.DATASET) or tags.get(T.FRAMEWORK) or ""
     return f"{common.when(run['start'])} · {name} · {best} · {run['status']} · {run['run_id'][:8]}"
 
 
 def tuning_label(run: dict[str, Any]) -> str:
     """'2026-11-26 18:38:24 · xgboost_baseline · 4 combinations · FINISHED · 79c67b6b'."""
     tags = run["tags"]
-    return (f"{common.when(run['start'])} · {tags.get('framework', '?')} · "
-            f"{tags.get('n_combinations', '?')} combinations · {run['status']} · "
+    return (f"{common.when(run['start'])} · {tags.get(T.FRAMEWORK, '?')} · "
+            f"{tags.get(T.N_COMBINATIONS, '?')} combinations · {run['status']} · "
             f"{run['run_id'][:8]}")
 
 
@@ -107,7 +99,7 @@ def _files(folder: str, stamp: float) -> dict[str, Any]:
 
 def run_files(run: dict[str, Any]) -> dict[str, Any]:
     """The JSON files of a run's artifacts folder ({} when the folder is not on this machine)."""
-    folder = run["tags"].get("artifacts_dir", "")
+    folder = run["tags"].get(T.ARTIFACTS_DIR, "")
     path = Path(folder)
     if not folder or not path.is_dir():
         return {}
@@ -116,7 +108,7 @@ def run_files(run: dict[str, Any]) -> dict[str, Any]:
 
 @st.cache_data(show_spinner="Reading the trials from MLflow ...", max_entries=16)
 def _trials(uri: str, ws: str, parent_id: str, stamp: Any) -> list[dict[str, Any]]:
-    return load_trials(common._tracker(uri, ws), parent_id)
+    return load_trials(common.cached_tracker(uri, ws), parent_id)
 
 
 def trials(parent_id: str, stamp: Any) -> list[dict[str, Any]]:
@@ -126,7 +118,7 @@ def trials(parent_id: str, stamp: Any) -> list[dict[str, Any]]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _run_tags(uri: str, ws: str, run_id: str) -> dict[str, str]:
-    return dict(common._tracker(uri, ws).get_run(run_id).data.tags)
+    return dict(common.cached_tracker(uri, ws).get_run(run_id).tags)
 
 
 def run_tags(run_id: str) -> dict[str, str]:
@@ -149,20 +141,20 @@ def _number(text: Any) -> float | None:
 
 def runs_table(phase1: list[dict[str, Any]], tuning: list[dict[str, Any]]) -> list[dict]:
     """One row per Phase 1 session and tuning run: status, when, dataset, best, improvement."""
-    datasets = {r["run_id"]: r["tags"].get("dataset", "") for r in phase1}
+    datasets = {r["run_id"]: r["tags"].get(T.DATASET, "") for r in phase1}
     rows = []
     for r in phase1:
         tags = r["tags"]
         rows.append({"kind": "Phase 1", "started": common.when(r["start"]), "status": r["status"],
-                     "dataset": tags.get("dataset", ""), "best": tags.get("best_model", ""),
-                     "metric": tags.get("primary_metric", ""),
-                     "value": _number(tags.get("best_metric_value")), "improvement %": None,
+                     "dataset": tags.get(T.DATASET, ""), "best": tags.get(T.BEST_MODEL, ""),
+                     "metric": tags.get(T.PRIMARY_METRIC, ""),
+                     "value": _number(tags.get(T.BEST_METRIC_VALUE)), "improvement %": None,
                      "run_id": r["run_id"], "_start": r["start"] or 0})
     for r in tuning:
-        tags, metric = r["tags"], r["tags"].get("primary_metric", "")
+        tags, metric = r["tags"], r["tags"].get(T.PRIMARY_METRIC, "")
         rows.append({"kind": "Tuning", "started": common.when(r["start"]), "status": r["status"],
-                     "dataset": datasets.get(tags.get("phase1_run_id", ""), ""),
-                     "best": tags.get("framework", ""), "metric": metric,
+                     "dataset": datasets.get(tags.get(T.PHASE1_RUN_ID, ""), ""),
+                     "best": tags.get(T.FRAMEWORK, ""), "metric": metric,
                      "value": r["metrics"].get(f"best_{metric}"),
                      "improvement %": r["metrics"].get("improvement_pct"),
                      "run_id": r["run_id"], "_start": r["start"] or 0})

@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from modeldev.data.split import DEFAULT_SEED
 from modeldev.frameworks.registry import ADAPTERS, frameworks_for
 from modeldev.gpu import detect_gpu, resolve_device
-from modeldev.split import DEFAULT_SEED
 from modeldev.ui import state as S
 from modeldev.ui.data_source import metric_options
 
@@ -74,7 +74,7 @@ def gpu_panel() -> None:
 
 
 def train_args(choice: dict[str, Any]) -> dict[str, Any]:
-    """The train JobSpec args for the current setup (see modeldev.jobs)."""
+    """The train JobSpec args for the current setup (see modeldev.jobs.store)."""
     data = choice["prepared"]
     experiment = (st.session_state.get(S.EXPERIMENT_NAME) or "").strip() or None
     metric = st.session_state.get(S.METRIC)

@@ -1,0 +1,74 @@
+"""Per-model detail figures: confusion matrix, ROC and PR curves, regression scatter and residuals,
+feature importance. User text (class labels, column names) is escaped, never read as markup."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from modeldev.evaluation.curves import class_curves, confusion
+
+TOP_FEATURES = 20
+
+
+def _label(value: Any) -> str:
+    """User text for a Plotly figure: entities, never markup."""
+    return html.escape(str(value), quote=False)
+
+
+def confusion_figure(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> go.Figure:
+    """Counts of true (rows) against predicted (columns) classes."""
+    labels = [_label(c) for c in classes]
+    cm = confusion(y, pred, len(labels))
+    fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm,
+                               texttemplate="%{text}", showscale=False))
+    fig.update_yaxes(autorange="reversed", title_text="true", type="category")
+    fig.update_xaxes(title_text="predicted", type="category")
+    return fig.update_layout(title="Confusion matrix", height=420)
+
+
+def curve_figure(y: np.ndarray, proba: np.ndarray, classes: list[str], kind: str) -> go.Figure:
+    """ROC (kind 'roc') or precision-recall ('pr') curves: the positive class, or one per class."""
+    fig = go.Figure()
+    for curve in class_curves(y, proba, kind):
+        fig.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines",
+                                 name=f"{_label(classes[curve.label])} ({curve.score:.3f})"))
+    if kind == "roc":
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                                 line={"dash": "dash", "color": "#999"}))
+    names = ("false positive rate", "true positive rate") if kind == "roc" else (
+        "recall", "precision")
+    fig.update_xaxes(title_text=names[0], range=[0, 1])
+    fig.update_yaxes(title_text=names[1], range=[0, 1.02])
+    title = "ROC (AUC)" if kind == "roc" else "Precision-recall (AP)"
+    return fig.update_layout(title=title, height=420,
+                             legend={"orientation": "h", "y": -0.25, "x": 0})
+
+
+def regression_figures(y: np.ndarray, pred: np.ndarray) -> tuple[go.Figure, go.Figure]:
+    """Predicted against actual (with the diagonal), and residuals against predicted."""
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    scatter = go.Figure([go.Scatter(x=y, y=pred, mode="markers", name="rows", opacity=0.6),
+                         go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="perfect",
+                                    line={"dash": "dash", "color": "#999"})])
+    scatter.update_layout(title="Predicted vs actual", height=420,
+                          xaxis_title="actual", yaxis_title="predicted")
+    resid = go.Figure(go.Scatter(x=pred, y=y - pred, mode="markers", opacity=0.6))
+    resid.add_hline(y=0, line_dash="dash", line_color="#999")
+    resid.update_layout(title="Residuals (actual - predicted)", height=420,
+                        xaxis_title="predicted", yaxis_title="residual")
+    return scatter, resid
+
+
+def importance_figure(names: list[str], values: list[float]) -> go.Figure:
+    """The top features by importance, largest on top."""
+    order = np.argsort(values)[::-1][:TOP_FEATURES]
+    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[_label(names[i]) for i in order],
+                           orientation="h"))
+    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
+    return fig.update_layout(title=f"Feature importance (top {len(order)})",
+                             height=max(300, 26 * len(order) + 120))

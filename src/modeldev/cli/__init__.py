@@ -1,0 +1,1 @@
+"""The `modeldev` console script: one module per command, presentation only."""

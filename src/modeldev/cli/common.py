@@ -1,0 +1,41 @@
+"""What every `modeldev` command shares: options, the data-source options, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from modeldev.data.loading import Source, load_source
+
+
+def common_options(p: argparse.ArgumentParser) -> None:
+    """Options every command shares."""
+    p.add_argument("--workspace", help="folder for the MLflow store, artifacts and jobs "
+                   "(env MODELDEV_WORKSPACE; default ./modeldev_workspace)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def data_source_options(p: argparse.ArgumentParser, required: bool) -> None:
+    """--data | --demo | --context, with --target and --task."""
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--data", help="CSV or Parquet file")
+    src.add_argument("--demo", help="built-in dataset: breast_cancer, wine or diabetes")
+    src.add_argument("--context", help="pipeline_context.json naming the feature data")
+    p.add_argument("--target", help="target column (required with --data)")
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+
+
+def source_from_args(args: argparse.Namespace) -> Source | None:
+    """The table the data-source options name, or None when none is given."""
+    if not (args.data or args.demo or args.context):
+        return None
+    return load_source(args.data, args.demo, args.context, args.target)
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    """Print one JSON object on stdout."""
+    sys.stdout.write(json.dumps(obj, default=str, allow_nan=False) + "\n")
+    sys.stdout.flush()

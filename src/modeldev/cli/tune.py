@@ -1,0 +1,58 @@
+"""`modeldev tune`: Phase 2 from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from modeldev.cli.common import common_options, data_source_options, emit_json
+
+
+def add_tune_parser(sub: Any) -> None:
+    """Register the `tune` subcommand."""
+    p = sub.add_parser("tune", help="Phase 2: grid-tune the best Phase 1 framework")
+    p.add_argument("--training-run", help="Phase 1 parent run id (default: the latest session)")
+    p.add_argument("--framework", help="tune this framework instead of the best one")
+    data_source_options(p, required=False)  # with --framework: tune a table, no Phase 1 needed
+    p.add_argument("--grid", help="JSON file: {parameter: [values, ...]} (default grid otherwise)")
+    p.add_argument("--primary-metric", help="default: the Phase 1 session's")
+    p.add_argument("--workers", type=int, help="parallel trial processes (default: the cores)")
+    p.add_argument("--dask-scheduler", help="tcp://host:8786 (env MODELDEV_DASK_SCHEDULER)")
+    p.add_argument("--trial-timeout", type=float, help="seconds before a trial is killed")
+    p.add_argument("--resume", metavar="PARENT_RUN_ID", help="finish an interrupted tuning run")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--experiment", help="MLflow experiment when tuning a data source directly")
+    common_options(p)
+    p.set_defaults(handler=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Run Phase 2 and print the result (a summary, or one JSON object with --json)."""
+    # The engine is imported here, not at the top: `modeldev --help` stays instant.
+    from modeldev.cli.common import source_from_args
+    from modeldev.config import resolve_settings
+    from modeldev.console import TuneProgress
+    from modeldev.events import install_stop_handlers
+    from modeldev.tuning.grid import load_grid_file
+    from modeldev.tuning.session import run_tuning
+    from modeldev.tuning.types import TuneRequest
+
+    should_stop = install_stop_handlers()
+    settings = resolve_settings(args.workspace)
+    request = TuneRequest(
+        training_run_id=args.training_run, framework=args.framework,
+        source=source_from_args(args), target=args.target, task=args.task,
+        grid=load_grid_file(args.grid) if args.grid else None,
+        primary_metric=args.primary_metric, workers=args.workers,
+        dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,
+        resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment)
+    result = run_tuning(request, settings, on_event=(lambda e: None) if args.json
+                        else TuneProgress(), should_stop=should_stop)
+    summary = result.summary()
+    if args.json:
+        emit_json(summary)
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,174 @@
+"""Loading tables: CSV, Parquet, built-in demos and the upstream pipeline context."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from modeldev.errors import InputError
+
+DEMOS = {
+    "breast_cancer": ("load_breast_cancer", "binary"),
+    "wine": ("load_wine", "multiclass"),
+    "diabetes": ("load_diabetes", "regression"),
+}
+
+
+@dataclass
+class Source:
+    """A loaded table, the target it names (if any) and where it came from."""
+
+    frame: pd.DataFrame
+    name: str
+    target: str | None = None
+    origin: str = ""
+    feature_names: list[str] | None = None
+    recommended_algorithms: list[str] = field(default_factory=list)
+
+
+def demo_names() -> list[str]:
+    """Names of the built-in demo datasets."""
+    return sorted(DEMOS)
+
+
+def load_demo(name: str) -> Source:
+    """Load a demo dataset that scikit-learn ships, with `target` as its target column."""
+    if name not in DEMOS:
+        raise InputError(f"Unknown demo '{name}'; available demos are: {', '.join(demo_names())}.")
+    from sklearn import datasets
+
+    bunch = getattr(datasets, DEMOS[name][0])(as_frame=True)
+    frame = bunch.frame.copy()
+    if name != "diabetes":  # class labels read better as their names
+        frame["target"] = bunch.target_names[bunch.target.to_numpy()]
+    return Source(frame=frame, name=name, target="target", origin=f"demo:{name}")
+
+
+def load_table(path: str | Path) -> Source:
+    """Read a CSV or Parquet file, refusing unreadable or empty files with the reason."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputError(f"Could not read {p}: no such file.")
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        frame = _read_parquet(p)
+    elif suffix in (".csv", ".txt", ".tsv"):
+        frame = _read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+    else:
+        raise InputError(f"Could not read {p}: expected a .csv or .parquet file, got '{suffix}'.")
+    _refuse_duplicate_columns(frame.columns, p)
+    if frame.shape[1] == 0:
+        raise InputError(f"Could not read {p}: it has no columns.")
+    if len(frame) == 0:
+        raise InputError(f"Could not read {p}: it has a header but no rows.")
+    return Source(frame=frame, name=p.stem, origin=str(p.resolve()))
+
+
+def _read_csv(p: Path, sep: str) -> pd.DataFrame:
+    head = p.open("rb").read(8192)
+    if not head.strip():
+        raise InputError(f"Could not read {p}: the file is empty.")
+    if b"\x00" in head:
+        raise InputError(f"Could not read {p}: it is not a text CSV file (binary content).")
+    try:
+        text = io.StringIO(head.decode("utf-8", errors="replace"))
+        header = next(csv.reader(text, delimiter=sep))
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"Could not read {p}: {exc}.") from None
+    _refuse_duplicate_columns(pd.Index([h.strip() for h in header]), p)
+    try:
+        return pd.read_csv(p, sep=sep, engine="pyarrow")
+    except Exception:  # pyarrow is strict on ragged or oddly quoted files: retry with the C parser
+        try:
+            return pd.read_csv(p, sep=sep, low_memory=False)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"Could not read {p}: {reason}.") from None
+
+
+def _read_parquet(p: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(p)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"Could not read {p}: {reason}.") from None
+
+
+def _refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
+    dupes = sorted({str(c) for c in columns[columns.duplicated()]})
+    if dupes:
+        raise InputError(f"Could not use {p}: duplicate column names {', '.join(dupes)}.")
+
+
+def load_context(path: str | Path) -> Source:
+    """Load the feature table that `pipeline_context.json` names in `epoch_004_outputs`."""
+    p = Path(path).expanduser()
+    try:
+        ctx = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Could not read pipeline context {p}: {exc}.") from None
+    outputs = ctx.get("epoch_004_outputs") or {}
+    data_path = outputs.get("feature_data_path")
+    target = outputs.get("target_variable")
+    if not data_path or not target:
+        raise InputError(
+            f"Pipeline context {p} lacks epoch_004_outputs.feature_data_path or .target_variable."
+        )
+    data_file = Path(data_path)
+    if not data_file.is_absolute():
+        data_file = p.parent / data_file
+    src = load_table(data_file)
+    features = outputs.get("feature_names")
+    if features:
+        missing = [f for f in features if f not in src.frame.columns]
+        if missing:
+            raise InputError(f"Features named in {p} are not in the data: {', '.join(missing)}.")
+        src.frame = src.frame[[*features, target]] if target not in features else src.frame
+    recommended = (ctx.get("epoch_001") or {}).get("recommended_algorithms") or []
+    src.target, src.feature_names = target, features
+    src.recommended_algorithms = [str(a) for a in recommended]
+    src.origin = f"context:{p.resolve()}"
+    return src
+
+
+def dataset_hash(frame: pd.DataFrame) -> str:
+    """A short content hash of a table (values and column names)."""
+    h = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    h.update("\x1f".join(map(str, frame.columns)).encode())
+    return h.hexdigest()[:16]
+
+
+def load_source(data: str | None = None, demo: str | None = None, context: str | None = None,
+                target: str | None = None) -> Source:
+    """The table named by exactly one of a file (`data`, with `target`), a demo or a context."""
+    if data:
+        if not target:
+            raise InputError("--target is required with --data.")
+        src = load_table(data)
+        src.target = target
+        return src
+    if demo:
+        return load_demo(demo)
+    if context:
+        return load_context(context)
+    raise InputError("Name the data: one of --data FILE, --demo NAME or --context FILE.")
+
+
+def reload_source(origin: str, expected_hash: str) -> Source:
+    """Load a table again from where a session got it, refusing if it has changed since."""
+    if origin.startswith("demo:"):
+        src = load_demo(origin.removeprefix("demo:"))
+    elif origin.startswith("context:"):
+        src = load_context(origin.removeprefix("context:"))
+    else:
+        src = load_table(origin)
+    if dataset_hash(src.frame) != expected_hash:
+        raise InputError(f"The data at {origin} changed since the Phase 1 session "
+                         "(its hash differs); train again before tuning.")
+    return src

@@ -1,0 +1,135 @@
+"""What Phase 1 leaves behind: comparison files, best-model info, manifest and context update."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modeldev.artifacts import new_run_dir, write_csv, write_json
+from modeldev.charts.common import save_figure
+from modeldev.charts.comparison import comparison_figure
+from modeldev.config import Limits, Settings
+from modeldev.context import phase1_update, update_context
+from modeldev.data.loading import reload_source
+from modeldev.data.split import Split, make_split
+from modeldev.data.validation import prepare
+from modeldev.evaluation.metrics import finite_or_none, get_metric, task_metric_names
+from modeldev.gpu import detect_gpu
+from modeldev.phase1.results import TrainingResult, TrainRequest
+from modeldev.tracking import tags as T
+from modeldev.tracking.tracker import Tracker
+
+VERSIONED_PACKAGES = ("modeldev", "scikit-learn", "xgboost", "lightgbm", "tensorflow", "torch",
+                      "statsmodels", "mlflow", "pandas", "numpy", "plotly")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on."""
+    out: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def comparison_rows(result: TrainingResult) -> list[dict[str, Any]]:
+    """One row per framework: name, status, run id, validation metrics, test metrics."""
+    return [{"name": r.name, "status": r.status, "run_id": r.run_id, "device": r.device,
+             "metrics": finite_or_none(r.metrics), "test_metrics": finite_or_none(r.test_metrics),
+             "error": r.error} for r in result.runs]
+
+
+def summary_frame(result: TrainingResult) -> pd.DataFrame:
+    """The comparison table: one row per framework, validation metrics then test metrics."""
+    names = task_metric_names(result.task)
+    records = []
+    for r in result.runs:
+        row: dict[str, Any] = {"model": r.name, "status": r.status, "device": r.device}
+        row.update({m: r.metrics.get(m) for m in names})
+        row.update({f"test_{m}": r.test_metrics.get(m) for m in names})
+        row["error"] = r.error or ""
+        records.append(row)
+    return pd.DataFrame.from_records(records)
+
+
+def best_model_info(result: TrainingResult) -> dict[str, Any]:
+    """What tuning needs to know about the winner."""
+    best, primary = result.best, result.primary_metric
+    return {
+        "model_name": best.name if best else None,
+        "run_id": best.run_id if best else None,
+        "model_uri": best.model_uri if best else None,
+        "primary_metric": primary,
+        "direction": get_metric(primary).direction,
+        "primary_metric_value": best.metrics.get(primary) if best else None,
+        "test_primary_metric_value": best.test_metrics.get(primary) if best else None,
+        "params": best.params if best else {},
+        "task": result.task,
+        "target": result.data.target,
+        "parent_run_id": result.parent_run_id,
+        "experiment_id": result.experiment_id,
+        "training_time": best.metrics.get("training_time") if best else None,
+        "split_seed": result.split.seed,
+        "dataset_hash": result.dataset_hash,
+    }
+
+
+def manifest(result: TrainingResult, request: TrainRequest) -> dict[str, Any]:
+    """Provenance of a session: data, split, seed, packages, machine and GPU."""
+    frame = request.source.frame
+    return {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": {"name": request.source.name, "origin": request.source.origin,
+                    "hash": result.dataset_hash, "rows": int(frame.shape[0]),
+                    "columns": int(frame.shape[1]), "target": result.data.target},
+        "task": result.task, "task_reason": result.data.task_reason,
+        "columns": {"numeric": result.split.plan.numeric,
+                    "categorical": result.split.plan.categorical,
+                    "dropped": result.split.plan.dropped},
+        "split": {"seed": result.split.seed, **result.split.sizes,
+                  "classes": result.split.classes},
+        "recommended_algorithms": request.source.recommended_algorithms,
+        "notices": result.notices, "packages": package_versions(),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "gpu": detect_gpu(),
+        "tracking_uri": result.tracking_uri, "parent_run_id": result.parent_run_id,
+    }
+
+
+def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker: Tracker,
+                         settings: Settings) -> Path:
+    """Write the session's files to its own folder, log them to the parent run, update context."""
+    folder = new_run_dir(settings.artifacts_dir, "training", result.parent_run_id[:8])
+    rows = comparison_rows(result)
+    write_json(folder / "all_models_metrics.json", rows)
+    write_csv(folder / "model_comparison_summary.csv", summary_frame(result))
+    fig = comparison_figure(rows, result.task, result.primary_metric,
+                            result.best.name if result.best else None)
+    save_figure(fig, folder / "all_models_comparison")
+    info = best_model_info(result)
+    write_json(folder / "best_model_info.json", info)
+    write_json(folder / "manifest.json", manifest(result, request))
+    tracker.log_artifacts(result.parent_run_id, folder)
+    tracker.set_tags(result.parent_run_id, {
+        T.ARTIFACTS_DIR: str(folder), T.BEST_MODEL: info["model_name"] or "",
+        T.BEST_METRIC_VALUE: str(info["primary_metric_value"])})
+    update_context(settings.context_path, phase1_update(info, {
+        "experiment_id": result.experiment_id, "tracking_uri": result.tracking_uri,
+        "artifacts_dir": str(folder), "task": result.task, "runs": rows}),
+        replace=True)
+    return folder
+
+
+def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits) -> Split:
+    """A session's split rebuilt from its manifest and best_model_info (same data and seed)."""
+    dataset = manifest["dataset"]
+    source = reload_source(dataset["origin"], dataset["hash"])
+    data = prepare(source.frame, info["target"], info["task"], limits)
+    return make_split(data, int(manifest["split"]["seed"]))

@@ -1,0 +1,42 @@
+"""The small records the tracking package returns: never MLflow's own entities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlflow.entities import Run
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One MLflow run as modeldev reads it: identity, state, times, tags, params, metrics."""
+
+    run_id: str
+    experiment_id: str
+    name: str
+    status: str
+    start_time: int | None  # epoch milliseconds
+    end_time: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    model_ids: tuple[str, ...] = ()  # the LoggedModels this run output
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """One MLflow experiment: its id and name."""
+
+    experiment_id: str
+    name: str
+
+
+def run_record(run: Run) -> RunRecord:
+    """A RunRecord of an MLflow run."""
+    info, data = run.info, run.data
+    outputs = getattr(run, "outputs", None)
+    model_ids = tuple(o.model_id for o in (getattr(outputs, "model_outputs", None) or []))
+    return RunRecord(run_id=info.run_id, experiment_id=info.experiment_id,
+                     name=info.run_name or "", status=info.status, start_time=info.start_time,
+                     end_time=info.end_time, tags=dict(data.tags), params=dict(data.params),
+                     metrics=dict(data.metrics), model_ids=model_ids)

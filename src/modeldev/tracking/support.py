@@ -1,0 +1,85 @@
+"""Values the tracker writes: run owners, requirement pins, capped text, finite numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import importlib.metadata
+import math
+import os
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modeldev.liveness import proc_stat
+from modeldev.tracking import tags as T
+
+PARAM_MAX_CHARS = 500  # full values belong in JSON artifacts
+TAG_MAX_CHARS = 5000  # MLflow refuses tag values over 8,000 characters
+# Every logged model unpickles these, whatever the framework.
+BASE_REQUIREMENTS = ("cloudpickle", "numpy", "pandas", "scikit-learn")
+
+
+def package_requirements(names: list[str]) -> list[str]:
+    """Pip requirements pinned to the installed versions (local labels like +cpu dropped)."""
+    seen: dict[str, str] = {}
+    for name in [*BASE_REQUIREMENTS, *names]:
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        try:
+            version = importlib.metadata.version(name).split("+", 1)[0]
+            seen[key] = f"{name}=={version}"
+        except importlib.metadata.PackageNotFoundError:
+            seen[key] = name
+    return list(seen.values())
+
+
+def owner_tags() -> dict[str, str]:
+    """Who runs this run: pid, its start time where known, host and user (for stale sweeps)."""
+    tags = {T.PID: str(os.getpid()), T.HOST: socket.gethostname()}
+    stat = proc_stat(os.getpid())
+    if stat is not None:
+        tags[T.PID_START] = stat[1]
+    with contextlib.suppress(Exception):
+        tags[T.USER] = getpass.getuser()
+    return tags
+
+
+def finite(value: Any) -> bool:
+    """True for a value that converts to a finite float."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def short(value: Any, limit: int) -> str:
+    """`value` as text, cut to `limit` characters with a trailing ellipsis."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size of the files under `path`."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_tags(tags: dict[str, Any] | None, parent_run_id: str | None) -> dict[str, str]:
+    """A new run's tags as stored: the owner's added, the parent's if any, each capped."""
+    all_tags = {**(tags or {}), **owner_tags()}
+    if parent_run_id:
+        all_tags[T.PARENT] = parent_run_id
+    return {k: short(v, TAG_MAX_CHARS) for k, v in all_tags.items()}
+
+
+def capped_params(params: dict[str, Any] | None) -> dict[str, str]:
+    """Params as text, capped at PARAM_MAX_CHARS (full values belong in JSON artifacts)."""
+    return {k: short(v, PARAM_MAX_CHARS) for k, v in (params or {}).items()}
+
+
+def finite_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    """The metrics that are finite numbers, as floats; the others are skipped."""
+    return {k: float(v) for k, v in (metrics or {}).items() if finite(v)}

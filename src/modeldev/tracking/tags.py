@@ -1,0 +1,54 @@
+"""The tag keys and values modeldev writes on MLflow runs, named once.
+
+Engine modules, the job runner and the app read and write tags through these names; the values
+are what stores written by earlier versions hold, so those still open.
+"""
+
+from __future__ import annotations
+
+# What a run is (tag KIND), one of the KIND_* values.
+KIND = "modeldev.kind"
+KIND_PHASE1 = "phase1"
+KIND_PHASE1_MODEL = "phase1_model"
+KIND_TUNING = "tuning"
+KIND_TRIAL = "tuning_trial"
+KIND_SUMMARY = "tuning_summary"
+
+# Who runs it: the process that owns a RUNNING run (stale-run sweeps read these).
+PARENT = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+USER = "mlflow.user"
+PID = "modeldev.pid"
+PID_START = "modeldev.pid_start"
+HOST = "modeldev.host"
+
+# Facts of a Phase 1 session and its framework runs.
+TASK = "task"
+DATASET = "dataset"
+DATASET_HASH = "dataset_hash"
+SPLIT_SEED = "split_seed"
+PRIMARY_METRIC = "primary_metric"
+FRAMEWORK = "framework"
+DEVICE = "device"
+GPU_FALLBACK_REASON = "gpu_fallback_reason"
+ARTIFACTS_DIR = "artifacts_dir"
+BEST_MODEL = "best_model"
+BEST_METRIC_VALUE = "best_metric_value"
+ERROR = "error"
+ERROR_TRACEBACK = "error_traceback"
+
+# Facts of a tuning parent and its trials.
+PHASE1_RUN_ID = "phase1_run_id"
+N_COMBINATIONS = "n_combinations"
+NOTE = "note"
+CHILD_WRITES = "modeldev.child_writes"
+RESUMED_AT = "modeldev.resumed_at"
+RESUME_DROPPED = "modeldev.resume_dropped"
+COMBINATION_HASH = "combination_hash"
+PARAMS_JSON = "params_json"
+STAGED_FROM = "staged_from"
+TIMED_OUT = "timed_out"
+
+# Tags of a logged model.
+MODEL_FRAMEWORK = "modeldev.framework"
+MODEL_TASK = "modeldev.task"
