@@ -16,6 +16,7 @@ import pytest
 
 from modeldev.config import Settings, resolve_settings
 from modeldev.errors import InputError
+from modeldev.jobs import files
 from modeldev.jobs import store as jobs
 from modeldev.jobs.store import (
     JobSpec,
@@ -134,7 +135,7 @@ def test_train_job_finishes_with_events_in_order(trained):
     events, offset = read_events(settings, job_id)
     assert [e["type"] for e in events] == ["session_started", "framework_started",
                                            "framework_finished", "session_finished"]
-    assert offset == (jobs.job_dir(settings, job_id) / jobs.EVENTS).stat().st_size
+    assert offset == (jobs.job_dir(settings, job_id) / files.EVENTS).stat().st_size
     assert read_events(settings, job_id, offset) == ([], offset)
     result = status["result"]
     assert result["parent_run_id"] == events[0]["parent_run_id"]
@@ -274,7 +275,7 @@ def test_read_events_waits_for_a_complete_last_line(ws):
     first = json.dumps({"type": "session_started", "note": "é"}) + "\n"
     second = json.dumps({"type": "trial_finished", "done": 1}) + "\n"
     third = json.dumps({"type": "session_finished"})
-    path = folder / jobs.EVENTS
+    path = folder / files.EVENTS
     path.write_bytes((first + second + third[:7]).encode())
     events, offset = read_events(ws, "handmade")
     assert [e["type"] for e in events] == ["session_started", "trial_finished"]

@@ -28,10 +28,10 @@ from modeldev.errors import (
     ModeldevError,
 )
 from modeldev.events import Cancelled, Event, install_stop_handlers
+from modeldev.jobs.files import append_event
 from modeldev.jobs.store import (
     SPEC,
     STATUS,
-    append_event,
     cancel_requested,
     status_lock,
     update_status,

@@ -23,16 +23,17 @@ from typing import Any
 
 import filelock
 
-from modeldev.artifacts import to_jsonable, write_json
+from modeldev.artifacts import write_json
 from modeldev.config import Settings
 from modeldev.errors import InputError, ModeldevError
+from modeldev.jobs import files
+from modeldev.jobs.files import LOG
 from modeldev.liveness import proc_stat, process_alive
 
 JOB_STATES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 KINDS = {"train": "training", "tune": "tuning"}
-SPEC, STATUS, EVENTS, LOG, CANCEL_MARK = (
-    "spec.json", "status.json", "events.jsonl", "job.log", "cancel_requested")
+SPEC, STATUS, CANCEL_MARK = "spec.json", "status.json", "cancel_requested"
 DEAD_ERROR = "the job process died"
 _SOURCE_ARGS = ("demo", "data", "context", "target", "task", "seed", "device", "experiment")
 VALID_ARGS = {
@@ -160,61 +161,6 @@ def read_status(settings: Settings, job_id: str) -> dict[str, Any]:
     return status
 
 
-def append_event(folder: Path, event: dict[str, Any]) -> None:
-    """Append one event as one line in one write: a polling reader never sees half of it."""
-    line = (json.dumps(_plain(event), ensure_ascii=False, allow_nan=False) + "\n").encode()
-    fd = os.open(folder / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        while line:
-            line = line[os.write(fd, line):]
-    finally:
-        os.close(fd)
-
-
-def _plain(event: dict[str, Any]) -> Any:
-    try:
-        return to_jsonable(event)
-    except TypeError:  # an odd value in an event must not stop a job: write it as text
-        return to_jsonable(json.loads(json.dumps(event, default=str)))
-
-
-def read_events(settings: Settings, job_id: str, offset: int = 0) -> tuple[list[dict], int]:
-    """Complete events from byte `offset` on, and the offset to read from next time."""
-    try:
-        with open(job_dir(settings, job_id) / EVENTS, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
-        return [], offset
-    complete = data[: data.rfind(b"\n") + 1]  # a partial last line waits for its newline
-    events = []
-    for line in complete.splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue  # a damaged line is skipped, never fatal to a reader
-    return events, offset + len(complete)
-
-
-def log_tail(settings: Settings, job_id: str, lines: int = 40) -> str:
-    """The last `lines` lines of the job's log."""
-    path = job_dir(settings, job_id) / LOG
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            chunk = 1 << 14
-            while True:
-                fh.seek(max(0, size - chunk))
-                data = fh.read()
-                if chunk >= size or data.count(b"\n") > lines:
-                    break
-                chunk *= 4
-    except FileNotFoundError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
-
-
 def is_alive(status: dict[str, Any]) -> bool:
     """Whether the job's process (pid and start time of status.json) is still running."""
     pid = status.get("pid")
@@ -251,6 +197,16 @@ def cancel(settings: Settings, job_id: str) -> bool:
     except PermissionError:
         raise ModeldevError(f"Not allowed to stop job {job_id} (process {pid}).") from None
     return True
+
+
+def read_events(settings: Settings, job_id: str, offset: int = 0) -> tuple[list[dict], int]:
+    """Complete events of a job from byte `offset` on, and the offset to read from next time."""
+    return files.read_events(job_dir(settings, job_id), offset)
+
+
+def log_tail(settings: Settings, job_id: str, lines: int = 40) -> str:
+    """The last `lines` lines of the job's log."""
+    return files.log_tail(job_dir(settings, job_id), lines)
 
 
 def cancel_requested(folder: Path) -> bool:

@@ -1,0 +1,67 @@
+"""The job folder's streams: events.jsonl (append-only, one whole line per event) and job.log."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from modeldev.artifacts import to_jsonable
+
+EVENTS, LOG = "events.jsonl", "job.log"
+
+
+def append_event(folder: Path, event: dict[str, Any]) -> None:
+    """Append one event as one line in one write: a polling reader never sees half of it."""
+    line = (json.dumps(_plain(event), ensure_ascii=False, allow_nan=False) + "\n").encode()
+    fd = os.open(folder / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        while line:
+            line = line[os.write(fd, line):]
+    finally:
+        os.close(fd)
+
+
+def _plain(event: dict[str, Any]) -> Any:
+    try:
+        return to_jsonable(event)
+    except TypeError:  # an odd value in an event must not stop a job: write it as text
+        return to_jsonable(json.loads(json.dumps(event, default=str)))
+
+
+def read_events(folder: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Complete events from byte `offset` on, and the offset to read from next time."""
+    try:
+        with open(folder / EVENTS, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    complete = data[: data.rfind(b"\n") + 1]  # a partial last line waits for its newline
+    events = []
+    for line in complete.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue  # a damaged line is skipped, never fatal to a reader
+    return events, offset + len(complete)
+
+
+def log_tail(folder: Path, lines: int = 40) -> str:
+    """The last `lines` lines of the job's log."""
+    path = folder / LOG
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            chunk = 1 << 14
+            while True:
+                fh.seek(max(0, size - chunk))
+                data = fh.read()
+                if chunk >= size or data.count(b"\n") > lines:
+                    break
+                chunk *= 4
+    except FileNotFoundError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
