@@ -14,6 +14,7 @@ EventSink = Callable[[Event], None]
 SESSION_STARTED = "session_started"
 FRAMEWORK_STARTED = "framework_started"
 EPOCH = "epoch"
+FOLD_FINISHED = "fold_finished"
 FRAMEWORK_FINISHED = "framework_finished"
 FRAMEWORK_FAILED = "framework_failed"
 TRIAL_FINISHED = "trial_finished"

@@ -33,7 +33,7 @@ def train_framework(name: str, split: Split, params: dict[str, Any] | None = Non
     """Fit the framework called `name` on `split` (baseline params overridden by `params`)."""
     adapter = get_framework(name, split.task)
     resolved, _ = resolve_device(device, adapter)
-    return adapter.fit(split, params, FitContext(device=resolved, seed=split.seed))
+    return adapter.fit(split.final_rows(), params, FitContext(device=resolved, seed=split.seed))
 
 
 def train_sklearn_model(split: Split, params: dict[str, Any] | None = None,
@@ -74,7 +74,7 @@ def train_statsmodels_model(split: Split, kind: str = "ols") -> FittedModel:
 def log_model(tracker: Tracker, run_id: str, model: FittedModel, split: Split) -> str:
     """Log a fitted model to a run as a pyfunc model; returns its URI."""
     adapter = get_framework(model.framework, model.task)
-    uri, _ = tracker.log_model(run_id, model, split.X_train.head(5), list(adapter.requirements))
+    uri, _ = tracker.log_model(run_id, model, split.X_dev.head(5), list(adapter.requirements))
     return uri
 
 

@@ -21,6 +21,8 @@ from modeldev.tuning.analysis import value_label
 
 BASE_COLOR = "#4C78A8"
 BEST_COLOR = "#F58518"
+TIER_COLOR = "#F9C28B"  # tied with the best: not distinguishable from it
+WHISKER_COLOR = "#333333"
 MEAN_COLOR = "#222222"
 
 

@@ -72,12 +72,31 @@ def draw_bar(ax: Axes, trace: Any, xcats: Any, ycats: Any) -> None:
     pos, vals, cols, labels = (list(col) for col in zip(*points, strict=True))
     draw = ax.barh if horizontal else ax.bar
     bars = draw(pos, vals, color=cols, label=label(trace))
+    _bar_whiskers(ax, trace, cats, values, horizontal, xcats)
     if horizontal:  # room for the value labels
         ax.margins(x=0.12)
     else:
         ax.margins(y=0.12)
     if any(label is not None for label in labels):
         ax.bar_label(bars, labels=[str(t or "") for t in labels], fontsize=8, padding=2)
+
+
+def _bar_whiskers(ax: Axes, trace: Any, cats: list, values: list, horizontal: bool,
+                  axis_cats: Any) -> None:
+    """The bars' asymmetric error bars (error_y: arrayminus below, array above)."""
+    err = trace.error_y
+    if horizontal or not err or err.array is None:
+        return
+    plus, minus = list(err.array), list(err.arrayminus if err.arrayminus is not None
+                                        else err.array)
+    rows = [(p, v, minus[i], plus[i]) for i, (cat, val) in enumerate(zip(cats, values,
+                                                                          strict=False))
+            if (p := position(cat, axis_cats)) is not None and (v := finite(val)) is not None
+            and i < len(plus)]
+    if rows:
+        xs, ys, lo, hi = (list(col) for col in zip(*rows, strict=True))
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor=to_color(err.color, "#333333"),
+                    elinewidth=1.2, capsize=3, label="_nolegend_")
 
 
 def draw_scatter(ax: Axes, trace: Any, xcats: Any, ycats: Any) -> None:

@@ -28,17 +28,22 @@ Impact = dict[str, list[dict[str, Any]]]  # tuning.analysis.parameter_impact's r
 
 
 def tuning_figures(trials: list[Trial], params: list[str], metric: str,
-                   baseline: float | None, k: int = 10) -> tuple[go.Figure, go.Figure]:
-    """The top-k and parameter-impact figures of a tuning run's trials."""
+                   baseline: float | None, fold_rows: tuple[int, int] | None = None,
+                   k: int = 10) -> tuple[go.Figure, go.Figure]:
+    """The top-k and parameter-impact figures of a tuning run's trials (`fold_rows`: a fold's
+    training and validation rows, for the intervals; None with one holdout split)."""
     n_finished = len(analysis.finished_trials(trials, metric))
+    impact = analysis.parameter_impact(trials, params, metric, fold_rows)
+    noise = analysis.within_noise(impact, metric, fold_rows)
     return (top_k_figure(analysis.top_k(trials, metric, k), metric, n_finished, baseline),
-            parameter_impact_figure(analysis.parameter_impact(trials, params, metric), metric,
-                                    n_finished))
+            parameter_impact_figure(impact, metric, n_finished, noise))
 
 
-def parameter_impact_figure(impact: Impact, metric: str, n_finished: int) -> go.Figure:
+def parameter_impact_figure(impact: Impact, metric: str, n_finished: int,
+                            noise: dict[str, dict[str, Any]] | None = None) -> go.Figure:
     """Per parameter, `metric` across its values: each finished trial (quartile boxes past
-    STRIP_MAX_TRIALS), and the mean with min–max."""
+    STRIP_MAX_TRIALS), and the main effect (the mean at each value) with its 95 % interval
+    across folds (min–max without folds); parameters within the noise say so."""
     params = list(impact)
     title = f"Parameter impact on {metric} ({direction_text(metric)}), {n_finished} finished trials"
     if not params:
@@ -51,7 +56,9 @@ def parameter_impact_figure(impact: Impact, metric: str, n_finished: int) -> go.
     specs: list[list[dict[str, Any] | None]] = [
         [{} if r * ncols + c < len(params) else None for c in range(ncols)]
         for r in range(nrows)]
-    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=params, specs=specs,
+    titles = [p + (" (within noise)" if (noise or {}).get(p, {}).get("within_noise") else "")
+              for p in params]
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, specs=specs,
                         vertical_spacing=0.5 / nrows, horizontal_spacing=0.08)
     for i, param in enumerate(params):
         cell = {"row": i // ncols + 1, "col": i % ncols + 1}
@@ -79,13 +86,16 @@ def _impact_traces(groups: list[dict[str, Any]], n_finished: int,
                            showlegend=first,
                            marker={"color": BASE_COLOR, "opacity": 0.4, "size": 6})
     means = [g["mean"] for g in groups]
+    intervals = all(g.get("ci_low") is not None for g in groups)
+    low, high = ("ci_low", "ci_high") if intervals else ("min", "max")
     mean = go.Scatter(
-        x=labels, y=means, mode="lines+markers", name="mean (min–max)", legendgroup="mean",
-        showlegend=first, line={"color": MEAN_COLOR}, marker={"color": MEAN_COLOR, "size": 8},
+        x=labels, y=means, mode="lines+markers", legendgroup="mean", showlegend=first,
+        name="main effect (95 % interval)" if intervals else "mean (min–max)",
+        line={"color": MEAN_COLOR}, marker={"color": MEAN_COLOR, "size": 8},
         error_y={"type": "data", "symmetric": False,
                  # max(0, .): a float mean can round a hair past its group's max or min
-                 "array": [max(0.0, g["max"] - g["mean"]) for g in groups],
-                 "arrayminus": [max(0.0, g["mean"] - g["min"]) for g in groups]},
+                 "array": [max(0.0, g[high] - g["mean"]) for g in groups],
+                 "arrayminus": [max(0.0, g["mean"] - g[low]) for g in groups]},
     )
     return [strip, mean]
 

@@ -39,3 +39,14 @@ def emit_json(obj: dict[str, Any]) -> None:
     """Print one JSON object on stdout."""
     sys.stdout.write(json.dumps(obj, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def cv_folds(text: str) -> int | None:
+    """--cv's value: a number of folds, 0 for one holdout split, or 'auto' (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of folds, 0 or 'auto', not {text!r}") from None

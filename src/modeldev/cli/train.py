@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modeldev.cli.common import common_options, data_source_options, emit_json
+from modeldev.cli.common import common_options, cv_folds, data_source_options, emit_json
 
 
 def add_train_parser(sub: Any) -> None:
@@ -15,6 +15,10 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--frameworks", help="comma-separated framework names (default: all)")
     p.add_argument("--primary-metric", help="default f1_score (classification), rmse (regression)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--cv", type=cv_folds, default=None, metavar="K",
+                   help="cross-validation folds; 0: one holdout split (default: 5 up to "
+                        "50,000 rows, holdout above)")
+    p.add_argument("--workers", type=int, help="fits side by side (default: the cores, at most 4)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--experiment", help="MLflow experiment (default {project}_model)")
     p.add_argument("--project", help="project name for the default experiment")
@@ -40,7 +44,7 @@ def run_train(args: argparse.Namespace) -> int:
         source=source, target=args.target, task=args.task,
         frameworks=[f.strip() for f in args.frameworks.split(",")] if args.frameworks else None,
         primary_metric=args.primary_metric, seed=args.seed, device=args.device,
-        experiment=args.experiment, project=args.project)
+        experiment=args.experiment, project=args.project, cv=args.cv, workers=args.workers)
     progress = (lambda e: None) if args.json else ProgressPrinter()
     summary = run_phase1(request, settings, on_event=progress, should_stop=should_stop).summary()
     if args.json:

@@ -13,8 +13,9 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
@@ -133,41 +134,42 @@ def compute_metrics(
     y_pred: np.ndarray,
     y_proba: np.ndarray | None = None,
     n_classes: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Score predictions once for every prediction-based metric of the task.
+    """Score predictions once for every prediction-based metric of the task (or `names`).
 
     For classification `y_true`/`y_pred` are encoded labels 0..K-1 and `y_proba` has K columns.
     """
+    wanted = [n for n in (names or task_metric_names(task)) if _REGISTRY[n].computed]
     if task == "regression":
-        return _regression(np.asarray(y_true, float), np.asarray(y_pred, float))
-    return _classification(task, np.asarray(y_true), np.asarray(y_pred), y_proba, n_classes)
-
-
-def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    mse = float(skm.mean_squared_error(y, p))
-    return {
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "mae": float(skm.mean_absolute_error(y, p)),
-        "r2_score": float(skm.r2_score(y, p)),
-        "mape": float(skm.mean_absolute_percentage_error(y, p)),
-    }
-
-
-def _classification(
-    task: str, y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, n_classes: int | None
-) -> dict[str, float]:
+        y, p = np.asarray(y_true, float), np.asarray(y_pred, float)
+        return {n: float(_REGRESSION[n](y, p)) for n in wanted}
+    y, p = np.asarray(y_true), np.asarray(y_pred)
     k = n_classes or int(max(y.max(), p.max()) + 1)
-    labels = list(range(k))
     avg = {"average": "binary", "pos_label": 1} if task == "binary" else {"average": "weighted"}
-    out = {
-        "accuracy": float(skm.accuracy_score(y, p)),
-        "precision": float(skm.precision_score(y, p, zero_division=0, **avg)),
-        "recall": float(skm.recall_score(y, p, zero_division=0, **avg)),
-        "f1_score": float(skm.f1_score(y, p, zero_division=0, **avg)),
-    }
-    out.update(_probability_metrics(task, y, proba, labels))
+    out: dict[str, float] = {}
+    for n in wanted:
+        if n in _LABEL_METRICS:
+            out[n] = float(_LABEL_METRICS[n](y, p, avg))
+    if any(n in ("roc_auc", "log_loss") for n in wanted):
+        probs = _probability_metrics(task, y, y_proba, list(range(k)))
+        out.update({n: probs[n] for n in wanted if n in probs})
     return out
+
+
+_REGRESSION: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "mse": lambda y, p: skm.mean_squared_error(y, p),
+    "rmse": lambda y, p: np.sqrt(skm.mean_squared_error(y, p)),
+    "mae": lambda y, p: skm.mean_absolute_error(y, p),
+    "r2_score": lambda y, p: skm.r2_score(y, p),
+    "mape": lambda y, p: skm.mean_absolute_percentage_error(y, p),
+}
+_LABEL_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, dict[str, Any]], float]] = {
+    "accuracy": lambda y, p, avg: skm.accuracy_score(y, p),
+    "precision": lambda y, p, avg: skm.precision_score(y, p, zero_division=0, **avg),
+    "recall": lambda y, p, avg: skm.recall_score(y, p, zero_division=0, **avg),
+    "f1_score": lambda y, p, avg: skm.f1_score(y, p, zero_division=0, **avg),
+}
 
 
 def _probability_metrics(
@@ -187,6 +189,6 @@ def _probability_metrics(
     return {"roc_auc": float(auc), "log_loss": float(skm.log_loss(y, proba, labels=labels))}
 
 
-def finite_or_none(values: Mapping[str, float]) -> dict[str, float | None]:
+def finite_or_none(values: Mapping[str, float | None]) -> dict[str, float | None]:
     """JSON-safe copy: NaN and inf become None."""
     return {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in values.items()}

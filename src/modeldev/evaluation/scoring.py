@@ -7,6 +7,7 @@ through `score_outputs`, so a metric means the same thing wherever it is shown.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,13 +22,20 @@ INFERENCE_ROWS = 1_000
 INFERENCE_REPEATS = 5
 
 
-def score_outputs(task: str, y: np.ndarray, outputs: np.ndarray,
-                  n_classes: int | None = None) -> dict[str, float]:
-    """Metrics of outputs (class probabilities, or predictions for regression) against `y`."""
+def score_outputs(task: str, y: np.ndarray, outputs: np.ndarray, n_classes: int | None = None,
+                  names: Sequence[str] | None = None) -> dict[str, float]:
+    """Metrics of outputs (class probabilities, or predictions for regression) against `y`
+    (every prediction metric of the task, or `names`)."""
     if task == "regression":
-        return compute_metrics(task, y, np.asarray(outputs, float).ravel())
+        return compute_metrics(task, y, np.asarray(outputs, float).ravel(), names=names)
     proba = np.asarray(outputs, float)
-    return compute_metrics(task, y, proba.argmax(axis=1), proba, n_classes or None)
+    return compute_metrics(task, y, proba.argmax(axis=1), proba, n_classes or None, names)
+
+
+def metric_of_outputs(metric: str, task: str, y: np.ndarray, outputs: np.ndarray,
+                      n_classes: int | None = None) -> float:
+    """One metric of outputs against `y` (what a bootstrap recomputes per resample)."""
+    return score_outputs(task, y, outputs, n_classes, [metric])[metric]
 
 
 def score(model: FittedModel, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:

@@ -53,6 +53,21 @@ class TaskOutcome:
     seconds: float = 0.0
 
 
+_reporter: Callable[[dict[str, Any]], None] | None = None  # set in a worker serving tasks
+
+
+def set_reporter(send: Callable[[dict[str, Any]], None] | None) -> None:
+    """Where `report` sends progress in this process (a worker's pipe to its driver)."""
+    global _reporter
+    _reporter = send
+
+
+def report(event: dict[str, Any]) -> None:
+    """Send a progress event from a task to the driver (dropped where nobody listens)."""
+    if _reporter is not None:
+        _reporter(event)
+
+
 def default_workers() -> int:
     """The number of cores this process may run on (CPU affinity respected)."""
     if hasattr(os, "sched_getaffinity"):

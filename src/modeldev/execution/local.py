@@ -126,8 +126,10 @@ def _death_message(code: int | None) -> str:
 class _LocalPool:
     """The driver's view of its worker processes."""
 
-    def __init__(self, worker_fn: WorkerFn, shared: Any, threads: int) -> None:
+    def __init__(self, worker_fn: WorkerFn, shared: Any, threads: int,
+                 on_progress: Callable[[dict[str, Any]], None]) -> None:
         self.context = multiprocessing.get_context("spawn")
+        self.on_progress = on_progress
         self.caps = thread_caps(threads)
         try:
             self.fn_blob = pickle.dumps(worker_fn, protocol=pickle.HIGHEST_PROTOCOL)
@@ -189,6 +191,8 @@ class _LocalPool:
                     raise ModeldevError(f"A tuning worker process could not start: {body}.")
                 if kind == "ready":
                     worker.ready, self.start_failures = True, 0
+                elif kind == "progress":
+                    self.on_progress(body)
                 else:
                     worker.task = None
                     return TaskOutcome(**body)
@@ -233,28 +237,35 @@ class _LocalPool:
 
 def run_local(tasks: Sequence[TrialTask], worker_fn: WorkerFn, shared: Any, workers: int,
               threads_per_worker: int, timeout: float | None = None,
-              should_stop: Callable[[], bool] = lambda: False) -> Iterator[TaskOutcome]:
+              should_stop: Callable[[], bool] = lambda: False,
+              on_progress: Callable[[dict[str, Any]], None] | None = None,
+              ) -> Iterator[TaskOutcome]:
     """Run tasks on `workers` local processes; yield outcomes as they complete.
 
     Arguments are checked at the call (InputError); processes start on the first `next()` and
     are all gone when the generator ends, stops (`should_stop()` true) or is closed early.
+    Events a task sends with `common.report` reach `on_progress` in this thread.
     """
     check_tasks(tasks, timeout)
     if workers < 1:
         raise InputError(f"The number of workers must be at least 1, not {workers}.")
     thread_caps(threads_per_worker)
     return _iterate_local(tasks, worker_fn, shared, workers, threads_per_worker, timeout,
-                          should_stop)
+                          should_stop, on_progress or _drop)
+
+
+def _drop(_event: dict[str, Any]) -> None:
+    return None
 
 
 def _iterate_local(tasks: Sequence[TrialTask], worker_fn: WorkerFn, shared: Any, workers: int,
-                   threads: int, timeout: float | None,
-                   should_stop: Callable[[], bool]) -> Iterator[TaskOutcome]:
+                   threads: int, timeout: float | None, should_stop: Callable[[], bool],
+                   on_progress: Callable[[dict[str, Any]], None]) -> Iterator[TaskOutcome]:
     """The generator behind `run_local` (arguments already checked)."""
     pending, remaining = deque(tasks), len(tasks)
     if not remaining:
         return
-    pool = _LocalPool(worker_fn, shared, threads)
+    pool = _LocalPool(worker_fn, shared, threads, on_progress)
     try:
         while remaining and not should_stop():
             busy = sum(1 for w in pool.workers if w.task is not None)

@@ -12,7 +12,13 @@ import threading
 import time
 from typing import Any
 
-from modeldev.execution.common import describe_error, run_task, traceback_tail, warm_up
+from modeldev.execution.common import (
+    describe_error,
+    run_task,
+    set_reporter,
+    traceback_tail,
+    warm_up,
+)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -54,6 +60,7 @@ def worker_main(conn: Any, parent_pid: int, caps: dict[str, str]) -> None:
         conn.send(("init_error", describe_error(exc)))
         return
     conn.send(("ready", None))
+    set_reporter(lambda event: conn.send(("progress", event)))
     while True:
         try:
             message = conn.recv()

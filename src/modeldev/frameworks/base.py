@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 
 from modeldev.data.preprocess import build_preprocessor, output_feature_names
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -143,8 +143,11 @@ class Preprocessed(NamedTuple):
     """A family's preprocessing fitted on the training rows, and the rows it produced."""
 
     preprocessor: ColumnTransformer
-    Xt: np.ndarray  # training rows
-    Xt_val: np.ndarray  # validation rows
+    Xt: np.ndarray  # the training rows, preprocessed (float32)
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Other rows through the same fitted preprocessing (float32)."""
+        return np.asarray(self.preprocessor.transform(X), dtype=np.float32)
 
 
 class Framework(abc.ABC):
@@ -191,29 +194,30 @@ class Framework(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
-        """Fit on preprocessed training rows; return (core model, device actually used)."""
+        """Fit on preprocessed training rows `Xt` (targets in `rows.y`); return (core model,
+        device actually used). Anything a fit validates on (early stopping) it carves out of
+        these rows itself: the rows a fold is scored on are never shown to it."""
 
-    def preprocess(self, split: Split) -> Preprocessed:
-        """This family's preprocessing, fitted on the training part of `split`, and its output."""
-        pre = build_preprocessor(split.plan, self.family)
-        Xt = np.asarray(pre.fit_transform(split.X_train), dtype=np.float32)
-        return Preprocessed(pre, Xt, np.asarray(pre.transform(split.X_val), dtype=np.float32))
+    def preprocess(self, rows: TrainingRows) -> Preprocessed:
+        """This family's preprocessing, fitted on `rows`, and the rows it produced."""
+        pre = build_preprocessor(rows.plan, self.family)
+        return Preprocessed(pre, np.asarray(pre.fit_transform(rows.X), dtype=np.float32))
 
-    def fit(self, split: Split, params: dict[str, Any] | None = None,
+    def fit(self, rows: TrainingRows, params: dict[str, Any] | None = None,
             ctx: FitContext | None = None, preprocessed: Preprocessed | None = None) -> FittedModel:
-        """Fit preprocessing and model on the training part of `split`.
+        """Fit preprocessing and model on `rows` (baseline params overridden by `params`).
 
-        `preprocessed` (this family's `preprocess(split)`, made once) saves refitting the
-        preprocessing when many models are fitted on the same split; fits never modify it.
+        `preprocessed` (this family's `preprocess(rows)`, made once) saves refitting the
+        preprocessing when many models are fitted on the same rows; fits never modify it.
         """
-        ctx = ctx or FitContext(seed=split.seed)
-        merged = {**self.baseline_params(split.task), **(params or {})}
-        pre, Xt, Xt_val = preprocessed or self.preprocess(split)
-        core, device = self.fit_core(Xt, split, Xt_val, merged, ctx)
-        model = FittedModel(framework=self.name, task=split.task, preprocessor=pre, core=core,
-                            classes=list(split.classes), device_used=device, fit_params=merged)
+        ctx = ctx or FitContext(seed=rows.seed)
+        merged = {**self.baseline_params(rows.task), **(params or {})}
+        pre, Xt = preprocessed or self.preprocess(rows)
+        core, device = self.fit_core(Xt, rows, merged, ctx)
+        model = FittedModel(framework=self.name, task=rows.task, preprocessor=pre, core=core,
+                            classes=list(rows.classes), device_used=device, fit_params=merged)
         model.history = list(getattr(core, "history_", []) or [])
         model.fallback_reason = getattr(core, "fallback_reason_", None)
         return model

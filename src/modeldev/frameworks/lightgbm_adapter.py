@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
 from modeldev.frameworks.base import (
     FitContext,
     FittedModel,
@@ -68,22 +68,22 @@ class LightGBMAdapter(Framework):
                 "learning_rate": [0.01, 0.05, 0.1, 0.3], "num_leaves": [15, 31, 63, 127],
                 "min_child_samples": [5, 10, 20]}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit on the OpenCL GPU when asked (CPU fallback with the reason), else on CPU."""
-        kwargs = coerce_params(params, self.param_schema(split.task))
+        kwargs = coerce_params(params, self.param_schema(rows.task))
         if kwargs.get("max_depth") is None:
             kwargs["max_depth"] = -1
         # deterministic + a fixed histogram layout: LightGBM otherwise picks row- or col-wise
         # by timing, and staged outputs must equal separate fits bit for bit.
-        kwargs.update(objective=_OBJECTIVES[split.task], random_state=ctx.seed,
+        kwargs.update(objective=_OBJECTIVES[rows.task], random_state=ctx.seed,
                       n_jobs=ctx.n_threads, verbose=-1, deterministic=True, force_col_wise=True)
         if ctx.device != "gpu":
-            return _fit(split, Xt, kwargs, "cpu"), "cpu"
+            return _fit(rows, Xt, kwargs, "cpu"), "cpu"
         try:
-            return _fit(split, Xt, kwargs, "gpu"), "gpu"
+            return _fit(rows, Xt, kwargs, "gpu"), "gpu"
         except Exception as exc:  # no OpenCL device, build without GPU, memory: CPU still answers
-            model = _fit(split, Xt, kwargs, "cpu")
+            model = _fit(rows, Xt, kwargs, "cpu")
             model.fallback_reason_ = f"GPU fit failed: {exc}"
             return model, "cpu"
 
@@ -103,8 +103,8 @@ class LightGBMAdapter(Framework):
         return out
 
 
-def _fit(split: Split, Xt: np.ndarray, kwargs: dict[str, Any], device: str) -> Any:
+def _fit(rows: TrainingRows, Xt: np.ndarray, kwargs: dict[str, Any], device: str) -> Any:
     from lightgbm import LGBMClassifier, LGBMRegressor
 
-    cls = LGBMRegressor if split.task == "regression" else LGBMClassifier
-    return cls(device=device, **kwargs).fit(Xt, split.y_train)
+    cls = LGBMRegressor if rows.task == "regression" else LGBMClassifier
+    return cls(device=device, **kwargs).fit(Xt, rows.y)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from modeldev.frameworks.base import Framework, ParamSpec
 
 NET_TASKS = ("binary", "multiclass", "regression")
+EARLY_STOPPING_SHARE = 0.2  # of a fit's training rows, held out to stop on
 COMMON_GRID: dict[str, list[Any]] = {
     "layer1_units": [32, 64, 128], "layer2_units": [16, 32, 64], "dropout": [0.2, 0.3, 0.5],
     "learning_rate": [0.001, 0.01, 0.1]}
@@ -31,6 +33,24 @@ def net_param_schema() -> dict[str, ParamSpec]:
         "epochs": ParamSpec("int", low=1, high=10_000),
         "patience": ParamSpec("int", low=0, high=1_000),
     }
+
+
+def early_stopping_rows(y: np.ndarray, task: str, seed: int,
+                        patience: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rows to train on, rows to stop on): a seeded, stratified share of the training rows
+    watched by early stopping, or all rows and None when there is no early stopping.
+
+    The stopping rows come out of the fit's own training rows, so the rows a fold (or the
+    holdout split) is scored on never steer the fit.
+    """
+    idx = np.arange(len(y))
+    if patience <= 0 or len(y) < 10:
+        return idx, None
+    counts = np.bincount(y) if task != "regression" else None
+    stratify = y if counts is not None and counts[counts > 0].min() >= 2 else None
+    fit, stop = train_test_split(idx, test_size=EARLY_STOPPING_SHARE, random_state=seed,
+                                 stratify=stratify)
+    return np.sort(fit), np.sort(stop)
 
 
 def target_scaling(y: np.ndarray, task: str) -> tuple[float, float]:

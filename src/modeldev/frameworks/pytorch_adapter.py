@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
 from modeldev.frameworks.base import FitContext, FittedModel
-from modeldev.frameworks.nets import NetFramework, target_scaling
+from modeldev.frameworks.nets import NetFramework, early_stopping_rows, target_scaling
 
 PREDICT_CHUNK = 65_536
 
@@ -153,7 +153,7 @@ def _train(core: TorchMLP, data: tuple[Any, Any, Any, Any], params: dict[str, An
             core.stopped_reason_ = "cancelled"
             break
         loss = _run_epoch(net, opt, loss_fn, X, y, int(params["batch_size"]), gen)
-        val = _val_loss(net, loss_fn, Xv, yv)
+        val = _val_loss(net, loss_fn, Xv, yv) if Xv is not None else float("nan")
         core.epochs_run_ = epoch
         core.history_.append({"epoch": epoch, "loss": loss, "val_loss": val})
         ctx.on_progress({"type": "epoch", "framework": name, "epoch": epoch, "epochs": n,
@@ -169,19 +169,20 @@ def _train(core: TorchMLP, data: tuple[Any, Any, Any, Any], params: dict[str, An
         net.load_state_dict(core.checkpoints_[-1][1])
 
 
-def _fit_on(device: str, Xt: np.ndarray, split: Split, Xt_val: np.ndarray,
-            params: dict[str, Any], ctx: FitContext, name: str) -> TorchMLP:
+def _fit_on(device: str, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
+            ctx: FitContext, name: str) -> TorchMLP:
     import torch
 
     torch.manual_seed(ctx.seed)
-    n_out = 1 if split.task == "regression" else split.n_classes
+    n_out = 1 if rows.task == "regression" else rows.n_classes
     spec = {"n_in": int(Xt.shape[1]), "n_out": n_out, "epochs": int(params["epochs"]),
             "layer1_units": int(params["layer1_units"]),
             "layer2_units": int(params["layer2_units"]), "dropout": float(params["dropout"])}
-    core = TorchMLP(spec, split.task, *target_scaling(split.y_train, split.task))
+    fit, stop = early_stopping_rows(rows.y, rows.task, ctx.seed, int(params["patience"]))
+    core = TorchMLP(spec, rows.task, *target_scaling(rows.y[fit], rows.task))
     core.net.to(device)
-    data = (*_tensors(Xt, split.y_train, core, device),
-            *_tensors(Xt_val, split.y_val, core, device))
+    stopping = (None, None) if stop is None else _tensors(Xt[stop], rows.y[stop], core, device)
+    data = (*_tensors(Xt[fit] if stop is not None else Xt, rows.y[fit], core, device), *stopping)
     _train(core, data, params, ctx, name)
     core.net.to("cpu").eval()  # predictions and pickles work on CPU-only machines
     if device == "cuda":
@@ -191,7 +192,7 @@ def _fit_on(device: str, Xt: np.ndarray, split: Split, Xt_val: np.ndarray,
 
 
 class PyTorchNetAdapter(NetFramework):
-    """pytorch_nn: MLP (two hidden layers, dropout, Adam), early stopping on validation loss."""
+    """pytorch_nn: MLP (two hidden layers, dropout, Adam), early stopping on its stopping rows."""
 
     name = "pytorch_nn"
     prefix_param = "epochs"
@@ -208,7 +209,7 @@ class PyTorchNetAdapter(NetFramework):
             return True, f"torch sees {torch.cuda.device_count()} CUDA device(s)"
         return False, f"torch {torch.__version__} sees no CUDA device"
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Train on the GPU when asked and visible, else on CPU; a failing GPU fit reruns on CPU."""
         import torch
@@ -223,20 +224,20 @@ class PyTorchNetAdapter(NetFramework):
         if ctx.n_threads:
             torch.set_num_threads(int(ctx.n_threads))
         try:
-            core = self._fit_with_fallback(device, Xt, split, Xt_val, params, ctx)
+            core = self._fit_with_fallback(device, Xt, rows, params, ctx)
         finally:
             torch.set_num_threads(previous)
         core.fallback_reason_ = core.fallback_reason_ or reason
         return core, "gpu" if core.fallback_reason_ is None and device == "cuda" else "cpu"
 
-    def _fit_with_fallback(self, device: str, Xt: np.ndarray, split: Split, Xt_val: np.ndarray,
+    def _fit_with_fallback(self, device: str, Xt: np.ndarray, rows: TrainingRows,
                            params: dict[str, Any], ctx: FitContext) -> TorchMLP:
         try:
-            return _fit_on(device, Xt, split, Xt_val, params, ctx, self.name)
+            return _fit_on(device, Xt, rows, params, ctx, self.name)
         except RuntimeError as exc:  # CUDA out of memory, driver or kernel errors
             if device == "cpu":
                 raise
-            core = _fit_on("cpu", Xt, split, Xt_val, params, ctx, self.name)
+            core = _fit_on("cpu", Xt, rows, params, ctx, self.name)
             core.fallback_reason_ = f"GPU fit failed ({str(exc)[:200]}); ran on CPU"
             return core
 

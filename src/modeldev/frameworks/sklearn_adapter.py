@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
 from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
 
 CLASSIFICATION = ("binary", "multiclass")
@@ -37,14 +37,14 @@ class LogisticRegressionAdapter(Framework):
         return {"C": [0.001, 0.01, 0.1, 1, 10, 100], "solver": ["lbfgs", "liblinear", "saga"],
                 "max_iter": [500, 1000, 2000]}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit LogisticRegression on the preprocessed rows."""
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=float(params["C"]), solver=params["solver"],
                                    max_iter=int(params["max_iter"]), random_state=ctx.seed)
-        return model.fit(Xt, split.y_train), "cpu"
+        return model.fit(Xt, rows.y), "cpu"
 
 
 class RandomForestAdapter(Framework):
@@ -74,19 +74,19 @@ class RandomForestAdapter(Framework):
         return {"n_estimators": [50, 100, 200, 300], "max_depth": [5, 10, 20, None],
                 "min_samples_split": [2, 5, 10], "min_samples_leaf": [1, 2, 4]}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit the forest with the seed, so its first k trees equal a k-tree forest."""
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        cls = RandomForestRegressor if split.task == "regression" else RandomForestClassifier
+        cls = RandomForestRegressor if rows.task == "regression" else RandomForestClassifier
         depth = params["max_depth"]
         model = cls(n_estimators=int(params["n_estimators"]),
                     max_depth=None if depth is None else int(depth),
                     min_samples_split=int(params["min_samples_split"]),
                     min_samples_leaf=int(params["min_samples_leaf"]),
                     random_state=ctx.seed, n_jobs=ctx.n_threads or -1)
-        model.fit(Xt, split.y_train)
+        model.fit(Xt, rows.y)
         # sklearn sums the trees' outputs in whatever order its threads finish, so predictions
         # with n_jobs > 1 can differ in the last bit from run to run; one thread sums them in
         # tree order, which makes them reproducible and equal to staged_outputs.
@@ -126,10 +126,10 @@ class LinearRegressionAdapter(Framework):
         """Baseline: with intercept."""
         return {"fit_intercept": True}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit LinearRegression."""
         from sklearn.linear_model import LinearRegression
 
         return LinearRegression(fit_intercept=bool(params["fit_intercept"])).fit(
-            Xt, split.y_train), "cpu"
+            Xt, rows.y), "cpu"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
 from modeldev.errors import InputError
 from modeldev.frameworks.base import FitContext, Framework
 
@@ -68,12 +68,12 @@ class OLSAdapter(_StatsmodelsBase):
         """Baseline: the pseudo-inverse solver, which tolerates collinear one-hot columns."""
         return {"method": "pinv"}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit OLS with a constant on the preprocessed rows."""
         import statsmodels.api as sm
 
-        y = np.asarray(split.y_train, dtype=np.float64)
+        y = np.asarray(rows.y, dtype=np.float64)
         with _rank_deficiency_expected():
             results = sm.OLS(y, _with_constant(Xt)).fit(method=str(params["method"]))
             return StatsmodelsRegressor(results), "cpu"
@@ -88,12 +88,12 @@ class GLMAdapter(_StatsmodelsBase):
         """Baseline: Gaussian family with its canonical (identity) link."""
         return {"family": "gaussian"}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit the GLM by IRLS, each step solved by pseudo-inverse (collinear columns)."""
         import statsmodels.api as sm
 
-        y = np.asarray(split.y_train, dtype=np.float64)
+        y = np.asarray(rows.y, dtype=np.float64)
         family = _family(str(params["family"]), y)
         model = sm.GLM(y, _with_constant(Xt), family=family)
         with _rank_deficiency_expected():

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
+from modeldev.frameworks import tensorflow_loop
 from modeldev.frameworks.base import FitContext
-from modeldev.frameworks.nets import NetFramework, target_scaling
+from modeldev.frameworks.nets import NetFramework, early_stopping_rows, target_scaling
 
 PREDICT_CHUNK = 65_536
-STEPS_PER_EXECUTION = 32
 
 
 def _import_tf() -> tuple[Any, Any]:
@@ -76,28 +77,21 @@ def _build(keras: Any, n_in: int, n_out: int, task: str, params: dict[str, Any])
         layers.Dense(int(params["layer2_units"]), activation="relu"), layers.Dropout(drop),
         layers.Dense(n_out, activation=None if task == "regression" else "softmax"),
     ])
-    loss = "mse" if task == "regression" else "sparse_categorical_crossentropy"
-    # Several steps per tf.function call: on CPU the per-step Python overhead dominates a small
-    # MLP, and this halved epoch time on 60k rows with identical losses.
-    model.compile(optimizer=keras.optimizers.Adam(float(params["learning_rate"])), loss=loss,
-                  steps_per_execution=STEPS_PER_EXECUTION)
+    # compiled only for predict_on_batch; training is tensorflow_loop's own loop
+    model.compile(loss="mse" if task == "regression" else "sparse_categorical_crossentropy")
     return model
 
 
-def _progress_callback(keras: Any, core: KerasNet, ctx: FitContext, name: str,
-                       epochs: int) -> Any:
-    class Progress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            row = {"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)),
-                   "val_loss": float(logs.get("val_loss", np.nan))}
-            core.history_.append(row)
-            ctx.on_progress({"type": "epoch", "framework": name, **row, "epochs": epochs})
-            if ctx.should_stop():
-                core.stopped_reason_ = "cancelled"
-                self.model.stop_training = True
+def _epoch_reporter(core: KerasNet, ctx: FitContext, name: str,
+                    epochs: int) -> Callable[[int, float, float], bool]:
+    """Record each epoch's losses, report them, and say whether a stop was asked for."""
+    def on_epoch(epoch: int, loss: float, val_loss: float) -> bool:
+        row = {"epoch": epoch, "loss": loss, "val_loss": val_loss}
+        core.history_.append(row)
+        ctx.on_progress({"type": "epoch", "framework": name, **row, "epochs": epochs})
+        return ctx.should_stop()
 
-    return Progress()
+    return on_epoch
 
 
 def _targets(y: np.ndarray, core: KerasNet) -> np.ndarray:
@@ -131,7 +125,8 @@ def _device(tf: Any, requested: str) -> tuple[str, str | None]:
 
 
 class TensorFlowNetAdapter(NetFramework):
-    """tensorflow_nn: Keras MLP (two hidden layers, dropout, Adam), early stopping."""
+    """tensorflow_nn: Keras MLP (two hidden layers, dropout, Adam), early stopping on its own
+    stopping rows."""
 
     name = "tensorflow_nn"
     requirements = ("scikit-learn", "tensorflow")
@@ -154,33 +149,22 @@ class TensorFlowNetAdapter(NetFramework):
         gpus = tf.config.list_physical_devices("GPU")
         return bool(gpus), f"TensorFlow sees {len(gpus)} GPU(s)"
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit under an explicit device scope, so the reported device is the one that ran."""
         tf, keras = _import_tf()
         _set_threads(tf, ctx.n_threads)
         device, reason = _device(tf, ctx.device)
         keras.utils.set_random_seed(ctx.seed)
-        n_out = 1 if split.task == "regression" else split.n_classes
+        n_out = 1 if rows.task == "regression" else rows.n_classes
+        fit, stop = early_stopping_rows(rows.y, rows.task, ctx.seed, int(params["patience"]))
         with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
-            model = _build(keras, int(Xt.shape[1]), n_out, split.task, params)
-            core = KerasNet(model, split.task, *target_scaling(split.y_train, split.task))
-            self._fit_model(keras, core, Xt, split, Xt_val, params, ctx)
+            model = _build(keras, int(Xt.shape[1]), n_out, rows.task, params)
+            core = KerasNet(model, rows.task, *target_scaling(rows.y[fit], rows.task))
+            stopping = None if stop is None else (Xt[stop], _targets(rows.y[stop], core))
+            data = (Xt[fit] if stop is not None else Xt, _targets(rows.y[fit], core))
+            core.stopped_reason_ = tensorflow_loop.train(
+                tf, keras, model, data, stopping, params, ctx,
+                _epoch_reporter(core, ctx, self.name, int(params["epochs"])))
         core.fallback_reason_ = reason
         return core, device
-
-    def _fit_model(self, keras: Any, core: KerasNet, Xt: np.ndarray, split: Split,
-                   Xt_val: np.ndarray, params: dict[str, Any], ctx: FitContext) -> None:
-        epochs, patience = int(params["epochs"]), int(params["patience"])
-        callbacks = [_progress_callback(keras, core, ctx, self.name, epochs)]
-        stopper = None
-        if patience:
-            stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                    restore_best_weights=True)
-            callbacks.append(stopper)
-        core.model.fit(Xt, _targets(split.y_train, core), epochs=epochs,
-                       batch_size=int(params["batch_size"]), verbose=0, shuffle=True,
-                       validation_data=(Xt_val, _targets(split.y_val, core)),
-                       callbacks=callbacks)
-        if stopper is not None and stopper.stopped_epoch > 0 and core.stopped_reason_ is None:
-            core.stopped_reason_ = "early_stopping"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from modeldev.data.split import Split
+from modeldev.data.split import TrainingRows
 from modeldev.frameworks.base import (
     FitContext,
     FittedModel,
@@ -70,18 +70,18 @@ class XGBoostAdapter(Framework):
                 "learning_rate": [0.01, 0.05, 0.1, 0.3], "subsample": [0.6, 0.8, 1.0],
                 "colsample_bytree": [0.6, 0.8, 1.0]}
 
-    def fit_core(self, Xt: np.ndarray, split: Split, Xt_val: np.ndarray, params: dict[str, Any],
+    def fit_core(self, Xt: np.ndarray, rows: TrainingRows, params: dict[str, Any],
                  ctx: FitContext) -> tuple[Any, str]:
         """Fit on CUDA when asked (CPU fallback with the reason), else on CPU."""
-        kwargs = coerce_params(params, self.param_schema(split.task))
-        kwargs.update(tree_method="hist", objective=_OBJECTIVES[split.task],
+        kwargs = coerce_params(params, self.param_schema(rows.task))
+        kwargs.update(tree_method="hist", objective=_OBJECTIVES[rows.task],
                       random_state=ctx.seed, n_jobs=ctx.n_threads)
         if ctx.device != "gpu":
-            return _fit(split, Xt, kwargs, "cpu"), "cpu"
+            return _fit(rows, Xt, kwargs, "cpu"), "cpu"
         try:
-            model, reason = _fit_on_gpu(split, Xt, kwargs)
+            model, reason = _fit_on_gpu(rows, Xt, kwargs)
         except Exception as exc:  # any GPU failure (no device, memory): CPU still answers
-            model, reason = _fit(split, Xt, kwargs, "cpu"), f"GPU fit failed: {exc}"
+            model, reason = _fit(rows, Xt, kwargs, "cpu"), f"GPU fit failed: {exc}"
         # Predict on CPU so the saved model serves anywhere without device-mismatch warnings.
         model.set_params(device="cpu")
         if reason:
@@ -102,18 +102,19 @@ class XGBoostAdapter(Framework):
         return out
 
 
-def _fit(split: Split, Xt: np.ndarray, kwargs: dict[str, Any], device: str) -> Any:
+def _fit(rows: TrainingRows, Xt: np.ndarray, kwargs: dict[str, Any], device: str) -> Any:
     from xgboost import XGBClassifier, XGBRegressor
 
-    cls = XGBRegressor if split.task == "regression" else XGBClassifier
-    return cls(device=device, **kwargs).fit(Xt, split.y_train)
+    cls = XGBRegressor if rows.task == "regression" else XGBClassifier
+    return cls(device=device, **kwargs).fit(Xt, rows.y)
 
 
-def _fit_on_gpu(split: Split, Xt: np.ndarray, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+def _fit_on_gpu(rows: TrainingRows, Xt: np.ndarray,
+                kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     """Fit with device cuda; XGBoost silently moves to CPU without a GPU, so read what ran."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = _fit(split, Xt, kwargs, "cuda")
+        model = _fit(rows, Xt, kwargs, "cuda")
     config = json.loads(model.get_booster().save_config())
     used = str(config["learner"]["generic_param"].get("device", "cpu"))
     if used.startswith("cuda"):

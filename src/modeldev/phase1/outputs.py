@@ -24,6 +24,7 @@ from modeldev.phase1.results import TrainingResult, TrainRequest
 from modeldev.tracking import tags as T
 from modeldev.tracking.tracker import Tracker
 
+SELECTION_FILE = "selection_rationale.json"
 VERSIONED_PACKAGES = ("modeldev", "scikit-learn", "xgboost", "lightgbm", "tensorflow", "torch",
                       "statsmodels", "mlflow", "pandas", "numpy", "plotly")
 
@@ -40,9 +41,12 @@ def package_versions() -> dict[str, str | None]:
 
 
 def comparison_rows(result: TrainingResult) -> list[dict[str, Any]]:
-    """One row per framework: name, status, run id, validation metrics, test metrics."""
+    """One row per framework: name, status, run id, cross-validated metrics with their spread
+    (`cv`), test metrics, and whether it is in the top tier."""
+    tier = set(result.top_tier)
     return [{"name": r.name, "status": r.status, "run_id": r.run_id, "device": r.device,
-             "metrics": finite_or_none(r.metrics), "test_metrics": finite_or_none(r.test_metrics),
+             "metrics": finite_or_none(r.metrics), "cv": r.cv_dict(),
+             "test_metrics": finite_or_none(r.test_metrics), "top_tier": r.name in tier,
              "error": r.error} for r in result.runs]
 
 
@@ -51,8 +55,11 @@ def summary_frame(result: TrainingResult) -> pd.DataFrame:
     names = task_metric_names(result.task)
     records = []
     for r in result.runs:
-        row: dict[str, Any] = {"model": r.name, "status": r.status, "device": r.device}
+        row: dict[str, Any] = {"model": r.name, "status": r.status, "device": r.device,
+                               "top_tier": r.name in result.top_tier}
         row.update({m: r.metrics.get(m) for m in names})
+        for m, s in r.cv.items():
+            row.update({f"{m}_std": s.std, f"{m}_ci_low": s.ci_low, f"{m}_ci_high": s.ci_high})
         row.update({f"test_{m}": r.test_metrics.get(m) for m in names})
         row["error"] = r.error or ""
         records.append(row)
@@ -77,8 +84,24 @@ def best_model_info(result: TrainingResult) -> dict[str, Any]:
         "experiment_id": result.experiment_id,
         "training_time": best.metrics.get("training_time") if best else None,
         "split_seed": result.split.seed,
+        "cv_folds": result.split.cv_folds,
+        "cv": best.cv_dict().get(primary) if best else None,
+        "top_tier": result.top_tier,
+        "tied_with": result.selection.tied_with() if result.selection else [],
         "dataset_hash": result.dataset_hash,
     }
+
+
+def selection_rationale(result: TrainingResult) -> dict[str, Any]:
+    """Why the winner won: the rule, the test, each comparison with its p-value and interval."""
+    sel = result.selection
+    n_train, n_valid = result.split.fold_sizes
+    body: dict[str, Any] = sel.as_dict() if sel else {"winner": None}
+    body.update(cv_folds=result.split.cv_folds, fold_train_rows=n_train,
+                fold_valid_rows=n_valid, seed=result.split.seed,
+                candidates={r.name: r.cv_dict().get(result.primary_metric)
+                            for r in result.runs if r.status == "FINISHED"})
+    return body
 
 
 def manifest(result: TrainingResult, request: TrainRequest) -> dict[str, Any]:
@@ -115,11 +138,13 @@ def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker:
     save_figure(fig, folder / "all_models_comparison")
     info = best_model_info(result)
     write_json(folder / "best_model_info.json", info)
+    write_json(folder / SELECTION_FILE, selection_rationale(result))
     write_json(folder / "manifest.json", manifest(result, request))
     tracker.log_artifacts(result.parent_run_id, folder)
     tracker.set_tags(result.parent_run_id, {
         T.ARTIFACTS_DIR: str(folder), T.BEST_MODEL: info["model_name"] or "",
-        T.BEST_METRIC_VALUE: str(info["primary_metric_value"])})
+        T.BEST_METRIC_VALUE: str(info["primary_metric_value"]),
+        T.TOP_TIER: ",".join(result.top_tier)})
     update_context(settings.context_path, phase1_update(info, {
         "experiment_id": result.experiment_id, "tracking_uri": result.tracking_uri,
         "artifacts_dir": str(folder), "task": result.task, "runs": rows}),
@@ -132,4 +157,4 @@ def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits
     dataset = manifest["dataset"]
     source = reload_source(dataset["origin"], dataset["hash"])
     data = prepare(source.frame, info["target"], info["task"], limits)
-    return make_split(data, int(manifest["split"]["seed"]))
+    return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0))

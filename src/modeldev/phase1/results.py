@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modeldev.config import default_experiment_name
 from modeldev.data.loading import Source
 from modeldev.data.split import DEFAULT_SEED, Split
 from modeldev.data.validation import Prepared
 from modeldev.evaluation.metrics import finite_or_none
+from modeldev.evaluation.selection import SELECTION_RULE, Selection
+from modeldev.evaluation.statistics import FoldSummary
 from modeldev.frameworks.base import FittedModel
 
 
@@ -27,6 +31,8 @@ class TrainRequest:
     device: str = "auto"
     experiment: str | None = None
     project: str | None = None
+    cv: int | None = None  # folds; None: 5 up to 50,000 rows, else one holdout split; 0: holdout
+    workers: int | None = None  # fits side by side (default: the cores, at most 4)
 
     def experiment_name(self) -> str:
         """--experiment, else `{project}_model` (the project: --project or the dataset's name)."""
@@ -35,19 +41,32 @@ class TrainRequest:
 
 @dataclass
 class FrameworkResult:
-    """One framework's run: status, validation and test metrics, and where it was logged."""
+    """One framework's run: status, cross-validated and test metrics, where it was logged.
+
+    `metrics` holds the headline figures under the standard names (the cross-validated means,
+    or the holdout values), `cv` each figure's fold scores, spread and interval.
+    """
 
     name: str
     run_id: str
     status: str = "RUNNING"
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    cv: dict[str, FoldSummary] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
     fallback_reason: str | None = None
     model_uri: str | None = None
     error: str | None = None
     model: FittedModel | None = field(default=None, repr=False)
+    valid_outputs: np.ndarray | None = field(default=None, repr=False)  # holdout only
+
+    def cv_dict(self) -> dict[str, dict[str, Any]]:
+        """`cv` as JSON-ready dicts (mean, std, ci_low, ci_high, folds), non-finite as None."""
+        return {m: {**finite_or_none({"mean": s.mean, "std": s.std, "ci_low": s.ci_low,
+                                      "ci_high": s.ci_high}),
+                    "folds": [None if not np.isfinite(v) else v for v in s.folds]}
+                for m, s in self.cv.items()}
 
 
 @dataclass
@@ -67,6 +86,12 @@ class TrainingResult:
     split: Split = field(repr=False)
     data: Prepared = field(repr=False)
     dataset_hash: str = ""
+    selection: Selection | None = None
+
+    @property
+    def top_tier(self) -> list[str]:
+        """The winner and the frameworks tied with it, best mean first."""
+        return list(self.selection.top_tier) if self.selection else []
 
     def summary(self) -> dict[str, Any]:
         """The `--json` object of `modeldev train` (and a train job's result)."""
@@ -76,11 +101,14 @@ class TrainingResult:
             "experiment_id": self.experiment_id,
             "parent_run_id": self.parent_run_id,
             "task": self.task,
+            "cv_folds": self.split.cv_folds,
             "runs": [{"name": r.name, "run_id": r.run_id, "status": r.status,
-                      "metrics": finite_or_none(r.metrics), "error": r.error}
+                      "metrics": finite_or_none(r.metrics), "cv": r.cv_dict(), "error": r.error}
                      for r in self.runs],
             "best_model": None if best is None else {
                 "name": best.name, "run_id": best.run_id, "primary_metric": self.primary_metric,
                 "value": best.metrics.get(self.primary_metric)},
+            "top_tier": self.top_tier,
+            "selection_rule": SELECTION_RULE,
             "artifacts_dir": str(self.artifacts_dir),
         }

@@ -53,12 +53,13 @@ class _FittedModelPyfunc(PythonModel):
 
 
 def log_fitted_model(client: MlflowClient, run_id: str, model: FittedModel,
-                     input_example: pd.DataFrame, requirements: list[str]) -> tuple[str, float]:
+                     input_example: pd.DataFrame, requirements: list[str],
+                     name: str = "model") -> tuple[str, float]:
     """Log `model` as a pyfunc LoggedModel output of the run; return (URI, size in MiB)."""
     run = client.get_run(run_id)
     output = pd.Series(model.predict(input_example), name="prediction").infer_objects()
     logged = client.create_logged_model(
-        run.info.experiment_id, name="model", source_run_id=run_id,
+        run.info.experiment_id, name=name, source_run_id=run_id,
         tags={T.MODEL_FRAMEWORK: model.framework, T.MODEL_TASK: model.task})
     try:
         with tempfile.TemporaryDirectory(prefix="modeldev-model-") as tmp:

@@ -27,6 +27,9 @@ TASK = "task"
 DATASET = "dataset"
 DATASET_HASH = "dataset_hash"
 SPLIT_SEED = "split_seed"
+CV_FOLDS = "cv_folds"  # K of the cross-validation, "0" for one holdout split
+FOLD_ROWS = "fold_rows"  # "train,valid": the rows of one fold (for the intervals' correction)
+TOP_TIER = "top_tier"  # the winner and the frameworks tied with it, comma-separated
 PRIMARY_METRIC = "primary_metric"
 FRAMEWORK = "framework"
 DEVICE = "device"
@@ -48,6 +51,8 @@ COMBINATION_HASH = "combination_hash"
 PARAMS_JSON = "params_json"
 STAGED_FROM = "staged_from"
 TIMED_OUT = "timed_out"
+VERDICT = "verdict"
+CARRIED_FORWARD = "carried_forward"
 
 # Tags of a logged model.
 MODEL_FRAMEWORK = "modeldev.framework"

@@ -201,13 +201,14 @@ class Tracker:
 
     @mlflow_errors("logging a model")
     def log_model(self, run_id: str, model: FittedModel, input_example: pd.DataFrame,
-                  requirements: list[str]) -> tuple[str, float]:
+                  requirements: list[str], name: str = "model") -> tuple[str, float]:
         """Log `model` as a pyfunc LoggedModel of the run; return (model URI, size in MiB).
 
         The URI is the model's artifact location, so `mlflow.pyfunc.load_model(uri)` needs no
         tracking URI for a local store. The run stays RUNNING: the caller ends it.
         """
-        return models.log_fitted_model(self._client, run_id, model, input_example, requirements)
+        return models.log_fitted_model(self._client, run_id, model, input_example, requirements,
+                                       name)
 
     @mlflow_errors("loading a model")
     def load_model(self, model_uri: str) -> Any:

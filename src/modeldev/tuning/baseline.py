@@ -35,6 +35,7 @@ class Baseline:
     baseline_run_id: str | None = None
     note: str = ""
     ranking: list[dict[str, Any]] = field(default_factory=list)
+    cv_folds: int | None = None  # the Phase 1 session's K (0: holdout); None: auto
 
 
 def latest_training_run(tracker: Tracker) -> str:
@@ -56,7 +57,8 @@ def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
                        request.task)
         metric = request.primary_metric or default_primary_metric(data.task)
         return Baseline(None, None, request.source, data.target, data.task, request.seed,
-                        get_framework(request.framework, data.task).name, metric)
+                        get_framework(request.framework, data.task).name, metric,
+                        cv_folds=request.cv)
     run_id = request.training_run_id or latest_training_run(tracker)
     return from_training_run(tracker, run_id, request.framework, request.primary_metric)
 
@@ -81,7 +83,7 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
                     source=reload_source(dataset["origin"], dataset["hash"]),
                     target=info["target"], task=info["task"],
                     seed=int(info["split_seed"]), framework=chosen, primary_metric=metric,
-                    note=note, ranking=ranking)
+                    note=note, ranking=ranking, cv_folds=int(info.get("cv_folds") or 0))
     row = next((r for r in ranking if r["name"] == chosen and r["status"] == "FINISHED"), None)
     if row:
         base.baseline_run_id = row["run_id"]

@@ -1,4 +1,10 @@
-"""The plan of a grid: its combinations, their hashes, and the staged groups to evaluate."""
+"""The plan of a grid: its combinations, their hashes, and one task per staged group and fold.
+
+Combinations that differ only in the adapter's prefix parameter form a group, fitted once per
+fold at the prefix's largest value (staged evaluation). The baseline (the framework's baseline
+parameters) is scored on the same folds in the same run, so the tuning's verdict compares the
+two on exactly the same rows.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +16,43 @@ from modeldev.frameworks.base import Framework
 from modeldev.tuning.grid import combination_hash, expand_grid
 from modeldev.tuning.trial import group_payload
 
+BASELINE = "baseline"  # the group (and member) key of the baseline's own tasks
+
 
 @dataclass
 class Plan:
-    """The combinations of a grid, their hashes and the tasks that evaluate the missing ones."""
+    """The combinations of a grid, their hashes, the groups still to evaluate and their tasks."""
 
     combos: list[dict[str, Any]]
     hashes: list[str]
+    n_folds: int
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     tasks: list[TrialTask] = field(default_factory=list)
 
     def task_members(self, key: str) -> list[tuple[str, dict[str, Any]]]:
-        """The (hash, params) combinations the task `key` evaluates."""
-        return next(t for t in self.tasks if t.key == key).payload["members"]
+        """The (hash, params) combinations the group of task `key` evaluates."""
+        return self.groups[group_of(key)]
 
     @property
     def remaining(self) -> int:
-        """Combinations the tasks evaluate."""
-        return sum(len(t.payload["members"]) for t in self.tasks)
+        """Combinations the tasks evaluate (the baseline not counted)."""
+        return sum(len(m) for k, m in self.groups.items() if k != BASELINE)
 
 
-def make_plan(grid: dict[str, list], adapter: Framework, done: set[str]) -> Plan:
-    """Group missing combinations by everything but the prefix parameter (staged evaluation)."""
+def group_of(task_key: str) -> str:
+    """The group a task key belongs to ("<group>:<fold>")."""
+    return task_key.rsplit(":", 1)[0]
+
+
+def fold_of(task_key: str) -> int:
+    """The fold a task key is for."""
+    return int(task_key.rsplit(":", 1)[1])
+
+
+def make_plan(grid: dict[str, list], adapter: Framework, done: set[str], n_folds: int,
+              baseline: dict[str, Any] | None = None) -> Plan:
+    """Group the missing combinations by everything but the prefix parameter; one task per
+    group and fold, the baseline's first (big groups next: better packing)."""
     combos = expand_grid(grid)
     hashes = [combination_hash(c) for c in combos]
     prefix = adapter.prefix_param if adapter.prefix_param in grid else None
@@ -40,11 +62,16 @@ def make_plan(grid: dict[str, list], adapter: Framework, done: set[str]) -> Plan
             continue
         rest = {k: v for k, v in combo.items() if k != prefix}
         groups.setdefault(combination_hash(rest), []).append((h, combo))
-    tasks = []
-    for key, members in groups.items():
+    plan = Plan(combos=combos, hashes=hashes, n_folds=n_folds)
+    if baseline is not None:
+        plan.groups[BASELINE] = [(BASELINE, dict(baseline))]
+    plan.groups.update(sorted(groups.items(), key=lambda g: -len(g[1])))
+    for key, members in plan.groups.items():
         fit_params = dict(members[0][1])
-        if prefix:
-            fit_params[prefix] = max(int(p[prefix]) for _, p in members)
-        tasks.append(TrialTask(key=key, payload=group_payload(fit_params, prefix, members)))
-    tasks.sort(key=lambda t: -len(t.payload["members"]))  # big groups first: better packing
-    return Plan(combos=combos, hashes=hashes, tasks=tasks)
+        group_prefix = prefix if key != BASELINE else None
+        if group_prefix:
+            fit_params[group_prefix] = max(int(p[group_prefix]) for _, p in members)
+        plan.tasks += [TrialTask(f"{key}:{fold}", group_payload(fit_params, group_prefix,
+                                                               members, fold))
+                       for fold in range(n_folds)]
+    return plan

@@ -25,7 +25,7 @@ from modeldev.tracking.support import owner_tags
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
 from modeldev.tuning.grid import expand_grid, grid_to_text, validate_grid
-from modeldev.tuning.outputs import finish_tuning
+from modeldev.tuning.finish import finish_tuning
 from modeldev.tuning.plan import make_plan
 from modeldev.tuning.trial import TrialShared
 from modeldev.tuning.trials import TrialRun, run_trials, thread_budget
@@ -43,14 +43,15 @@ def done_hashes(tracker: Tracker, parent_run_id: str) -> dict[str, RunRecord]:
 
 
 def _open_parent(request: TuneRequest, tracker: Tracker, base: Baseline, exp_id: str,
-                 n_combos: int) -> tuple[str, Path, set[str]]:
+                 n_combos: int, split: Split) -> tuple[str, Path, set[str]]:
     """The tuning parent run and folder: new, or the resumed one with its finished hashes."""
     if request.resume:
         return _reopen_parent(request.resume, tracker)
     parent = tracker.start_run(exp_id, f"{base.framework}_tuning_parent", tags={
         T.KIND: T.KIND_TUNING, T.FRAMEWORK: base.framework, T.TASK: base.task,
         T.PRIMARY_METRIC: base.primary_metric, T.PHASE1_RUN_ID: base.training_run_id or "",
-        T.N_COMBINATIONS: str(n_combos), T.NOTE: base.note})
+        T.N_COMBINATIONS: str(n_combos), T.NOTE: base.note, T.CV_FOLDS: str(split.cv_folds),
+        T.FOLD_ROWS: ",".join(map(str, split.fold_sizes))})
     folder = new_run_dir(tracker.settings.artifacts_dir, "tuning", parent[:8])
     tracker.set_tags(parent, {T.ARTIFACTS_DIR: str(folder)})
     return parent, folder, set()
@@ -105,7 +106,8 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         target=spec.get("target"), task=spec.get("task", "auto"),
         grid=spec["grid"], primary_metric=spec["primary_metric"], workers=request.workers,
         dask_scheduler=request.dask_scheduler, trial_timeout=request.trial_timeout,
-        resume=request.resume, seed=spec["seed"], device=request.device)
+        resume=request.resume, seed=spec["seed"], device=request.device,
+        cv=spec.get("cv_folds", 0))
 
 
 def _resume_source(request: TuneRequest, spec: dict[str, Any]) -> Source:
@@ -127,14 +129,15 @@ def _resume_source(request: TuneRequest, spec: dict[str, Any]) -> Source:
 def _split(base: Baseline, settings: Settings) -> Split:
     """The same seeded split Phase 1 used."""
     data = prepare(base.source.frame, base.target, base.task, settings.limits)
-    return make_split(data, base.seed)
+    return make_split(data, base.seed, base.cv_folds)
 
 
-def _write_spec(folder: Path, base: Baseline, grid: dict[str, list]) -> None:
+def _write_spec(folder: Path, base: Baseline, grid: dict[str, list], split: Split) -> None:
     """What a resume needs to run the same tuning again: tuning_spec.json and grid.json."""
     write_json(folder / "tuning_spec.json", {
         "training_run_id": base.training_run_id, "framework": base.framework,
         "grid": grid, "primary_metric": base.primary_metric, "seed": base.seed,
+        "cv_folds": split.cv_folds,
         "target": base.target, "task": base.task,
         "dataset": {"name": base.source.name, "origin": base.source.origin,
                     "hash": dataset_hash(base.source.frame)}})
@@ -164,10 +167,10 @@ def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink 
     split = _split(base, settings)
     exp_id = _experiment(request, tracker, base)
     n_combos = len(expand_grid(grid))
-    parent, folder, done = _open_parent(request, tracker, base, exp_id, n_combos)
+    parent, folder, done = _open_parent(request, tracker, base, exp_id, n_combos, split)
     if not request.resume:
-        _write_spec(folder, base, grid)
-    plan = make_plan(grid, adapter, done)
+        _write_spec(folder, base, grid, split)
+    plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
     shared = TrialShared(base.framework, split, resolve_device(request.device, adapter)[0],
                          thread_budget(workers))
@@ -179,11 +182,11 @@ def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink 
                    should_stop=should_stop)
     on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, framework=base.framework,
                            total=n_combos, skipped=len(done), tasks=len(plan.tasks),
-                           note=base.note, workers=workers))
+                           note=base.note, workers=workers, cv_folds=split.cv_folds))
     try:
-        run_trials(plan, shared, how, tracker, ctx, on_event)
+        baseline_folds = run_trials(plan, shared, how, tracker, ctx, on_event)
         result = finish_tuning(tracker, settings, base, split, grid, parent, folder, started,
-                               shared)
+                               shared, baseline_folds)
     except (ev.Cancelled, KeyboardInterrupt):
         tracker.end_run(parent, "KILLED")
         raise

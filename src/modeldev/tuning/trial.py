@@ -1,19 +1,20 @@
-"""The trial function workers run: fit one combination group, score every staged value.
+"""The trial function workers run: fit one combination group on one fold, score every stage.
 
 A group is the combinations that differ only in the adapter's prefix parameter (e.g.
 n_estimators): one fit at the largest value scores all of them (staged evaluation), with the
-same results as separate fits (tests/test_staged.py). Workers never touch MLflow.
+same results as separate fits (tests/test_staged.py). Each group is fitted once per fold; the
+fold's preprocessing is made once per process (`FoldCache`). Workers never touch MLflow.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modeldev.data.split import Split
+from modeldev.evaluation.cross_validation import FoldCache, fit_fold
 from modeldev.evaluation.scoring import score_outputs
-from modeldev.frameworks.base import FitContext, Framework, Preprocessed
+from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
 
 
@@ -25,25 +26,10 @@ class TrialShared:
     split: Split
     device: str = "cpu"
     threads: int = 1
-    _preprocessed: dict[str, tuple[Preprocessed, float]] = field(
-        default_factory=dict, repr=False, compare=False)
+    cache: FoldCache = field(init=False, repr=False, compare=False)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_preprocessed": {}}  # made where it is used, not shipped
-
-    def preprocessed(self, adapter: Framework) -> tuple[Preprocessed, float]:
-        """The split's preprocessing for the adapter's family, and its seconds; once per process.
-
-        Every combination of a grid is fitted on the same split, and the preprocessing does not
-        depend on the hyperparameters: refitting it per trial cost about 50 ms of a 1.4 s
-        average XGBoost group fit (10k x 30, measured).
-        """
-        hit = self._preprocessed.get(adapter.family)
-        if hit is None:  # two Dask threads may both make it: the same result, no harm
-            started = time.perf_counter()
-            made = adapter.preprocess(self.split)
-            hit = self._preprocessed[adapter.family] = (made, time.perf_counter() - started)
-        return hit
+    def __post_init__(self) -> None:
+        self.cache = FoldCache(self.split)
 
     def warm_up(self) -> None:
         """Import the framework's library once per worker, before any trial's clock starts.
@@ -55,34 +41,34 @@ class TrialShared:
 
 
 def group_payload(params: dict[str, Any], prefix: str | None,
-                  members: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Payload of one task: the fit params and the (hash, params) combinations it scores."""
+                  members: list[tuple[str, dict[str, Any]]], fold: int) -> dict[str, Any]:
+    """Payload of one task: the fit params, the (hash, params) combinations it scores, the fold."""
     stages = sorted({int(p[prefix]) for _, p in members}) if prefix else None
-    return {"params": params, "prefix": prefix, "stages": stages, "members": members}
+    return {"params": params, "prefix": prefix, "stages": stages, "members": members,
+            "fold": fold}
 
 
 def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """Fit once and return one result per member: hash, validation metrics, device, seconds."""
+    """Fit once on the payload's fold and return one result per member: hash, metrics on the
+    fold's validation rows, device and seconds."""
     split = shared.split
     adapter = get_framework(shared.framework, split.task)
     ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
-    prepared, preprocess_seconds = shared.preprocessed(adapter)
-    started = time.perf_counter()
-    model = adapter.fit(split, payload["params"], ctx, prepared)
-    # what a separate fit takes, preprocessing included, as Phase 1 measures training_time
-    fit_seconds = time.perf_counter() - started + preprocess_seconds
+    model, inputs, fit_seconds = fit_fold(adapter, shared.cache, int(payload["fold"]),
+                                          payload["params"], ctx)
     prefix, stages = payload["prefix"], payload["stages"]
+    Xt_valid, y_valid = inputs.validation()
     outputs: dict[int | None, Any] = {}
     if stages and len(stages) > 1:
-        for value, out in adapter.staged_outputs(model, prepared.Xt_val, stages).items():
+        for value, out in adapter.staged_outputs(model, Xt_valid, stages).items():
             outputs[value] = out
     else:  # from the validation rows preprocessed once, as the staged path does
-        outputs[stages[0] if stages else None] = model.outputs(prepared.Xt_val)
+        outputs[stages[0] if stages else None] = model.outputs(Xt_valid)
     top = max(stages) if stages else None
     results = []
     for combo_hash, params in payload["members"]:
         stage = int(params[prefix]) if stages else None
-        metrics = score_outputs(split.task, split.y_val, outputs[stage], split.n_classes)
+        metrics = score_outputs(split.task, y_valid, outputs[stage], split.n_classes)
         share = stage / top if stage and top else 1.0
         metrics["training_time"] = fit_seconds * share
         metrics["gpu_used"] = float(model.device_used == "gpu")

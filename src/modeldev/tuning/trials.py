@@ -21,6 +21,7 @@ from modeldev.tracking import tags as T
 from modeldev.tracking.children import ChildWriter
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.child_logger import ChildLogger
+from modeldev.tuning.folds import FoldCollector, GroupOutcome
 from modeldev.tuning.plan import Plan
 from modeldev.tuning.trial import TrialShared, evaluate_group
 from modeldev.tuning.types import TrialContext
@@ -73,11 +74,11 @@ def execute(plan: Plan, shared: TrialShared, workers: int, dask_scheduler: str |
                      trial_timeout, should_stop)
 
 
-def outcome_children(plan: Plan, ctx: TrialContext, outcome: TaskOutcome) -> list[Child]:
-    """One child (record and tags) per combination a finished task evaluated."""
-    by_hash = {r["hash"]: r for r in (outcome.result or [])}
+def outcome_children(plan: Plan, ctx: TrialContext, outcome: GroupOutcome) -> list[Child]:
+    """One child (record and tags) per combination of a group whose folds are all in."""
+    by_hash = {r["hash"]: r for r in outcome.results}
     children = []
-    for h, params in plan.task_members(outcome.key):
+    for h, params in plan.groups[outcome.key]:
         record: dict[str, Any] = {"hash": h, "params": params, "index": ctx.index[h]}
         result = by_hash.get(h)
         if result is None:
@@ -88,7 +89,7 @@ def outcome_children(plan: Plan, ctx: TrialContext, outcome: TaskOutcome) -> lis
     return children
 
 
-def child_tags(ctx: TrialContext, record: dict[str, Any], outcome: TaskOutcome,
+def child_tags(ctx: TrialContext, record: dict[str, Any], outcome: GroupOutcome,
                result: dict[str, Any] | None) -> dict[str, str]:
     """The tags of one trial's child run."""
     tags = {T.COMBINATION_HASH: record["hash"], T.FRAMEWORK: ctx.framework,
@@ -122,8 +123,9 @@ class TrialRun:
 
 
 def run_trials(plan: Plan, shared: TrialShared, how: TrialRun, tracker: Tracker,
-               ctx: TrialContext, on_event: ev.EventSink) -> None:
-    """Execute the plan; each outcome's children are logged by a background thread.
+               ctx: TrialContext, on_event: ev.EventSink) -> list[dict[str, float]] | None:
+    """Execute the plan; each group's children are logged by a background thread once all its
+    folds are in. Returns the baseline's metrics per fold (None if the plan has no baseline).
 
     Every queued child is in MLflow when this returns or raises Cancelled after a stop
     request (a cancel stops new work, not the logging of finished work); when an error or a
@@ -131,6 +133,8 @@ def run_trials(plan: Plan, shared: TrialShared, how: TrialRun, tracker: Tracker,
     """
     remaining = plan.remaining
     progress = Progress(total=len(plan.combos), done=len(plan.combos) - remaining)
+    n_train, n_valid = shared.split.fold_sizes
+    collector = FoldCollector(plan, ctx.metric, n_train, n_valid)
     writer = tracker.child_writer(ctx.experiment_id)
     tracker.set_tags(ctx.parent_run_id, {T.CHILD_WRITES: writer.path})
     with ChildLogger(lambda batch: write_children(tracker, writer, ctx, batch),
@@ -138,13 +142,17 @@ def run_trials(plan: Plan, shared: TrialShared, how: TrialRun, tracker: Tracker,
         outcomes = execute(plan, shared, how.workers, how.dask_scheduler, how.trial_timeout,
                            how.should_stop)
         for outcome in outcomes:
-            for child in outcome_children(plan, ctx, outcome):
+            group = collector.add(outcome)
+            if group is None:
+                continue
+            for child in outcome_children(plan, ctx, group):
                 logger.submit(child)
                 progress.count(child[0], ctx.metric)
             on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,
                                    failed=progress.failed, best=progress.best,
                                    best_params=progress.best_params,
                                    eta_seconds=progress.eta_seconds(remaining),
-                                   error=outcome.error))
+                                   error=group.error))
     if how.should_stop():
         raise ev.Cancelled("cancelled")
+    return collector.baseline_folds

@@ -28,6 +28,7 @@ class TuneRequest:
     seed: int = DEFAULT_SEED
     device: str = "auto"
     experiment: str | None = None
+    cv: int | None = None  # folds when tuning a data source directly (a Phase 1 session's own)
 
 
 @dataclass
@@ -51,6 +52,12 @@ class TuneResult:
     note: str = ""
     summary_run_id: str | None = None
     model_uri: str | None = None
+    cv_folds: int = 0
+    verdict: str | None = None
+    carried_forward: str | None = None
+    improvement_ci_pct: list[float] | None = None
+    carried_model_uri: str | None = None
+    carried_params: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The `--json` object of `modeldev tune` (and a tune job's result)."""
@@ -64,6 +71,10 @@ class TuneResult:
             "final_metric_value": self.final_metric_value,
             "improvement_pct": self.improvement_pct, "artifacts_dir": str(self.artifacts_dir),
             "wall_seconds": round(self.wall_seconds, 3), "note": self.note,
+            "cv_folds": self.cv_folds, "verdict": self.verdict,
+            "carried_forward": self.carried_forward,
+            "improvement_ci_pct": self.improvement_ci_pct,
+            "carried_params": self.carried_params, "carried_model_uri": self.carried_model_uri,
         }
 
 

@@ -2,7 +2,7 @@
 
 The model is loaded from MLflow (only models this store logged) and the split rebuilt from the
 session's manifest (same data, checked by hash, same seed), so the numbers match the metrics.
-Curves are drawn on the validation part, where the frameworks were compared.
+Curves are drawn on the test rows: no model saw them while it was fitted or chosen.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def model_detail(uri: str, workspace: str, folder: str, stamp: float,
         return None
     split = session_split(folder, stamp, workspace)
     out: dict[str, Any] = {"task": split.task, "classes": [str(c) for c in split.classes],
-                           "y": split.y_val, "importance": model.feature_importance()}
+                           "y": split.y_test, "importance": model.feature_importance()}
     if split.task == "regression":
-        out["pred"] = model.predict_encoded(split.X_val)
+        out["pred"] = model.predict_encoded(split.X_test)
     else:
-        out["proba"] = model.predict_proba(split.X_val)
+        out["proba"] = model.predict_proba(split.X_test)
         out["pred"] = out["proba"].argmax(axis=1)
     return out
