@@ -33,9 +33,12 @@ if not rows or not info:
 task, primary, best = info["task"], info["primary_metric"], info.get("model_name")
 cols = st.columns([2, 1, 1])
 cols[0].metric("Best model", best or "none")
-value = info.get("primary_metric_value")
-cols[1].metric(f"Validation {primary}", "-" if value is None else f"{value:.4f}",
-               help=direction_text(primary))
+value, spread = info.get("primary_metric_value"), info.get("cv") or {}
+folds = info.get("cv_folds") or 0
+cols[1].metric(f"{'Cross-validated' if folds else 'Validation'} {primary}",
+               "-" if value is None else f"{value:.4f}",
+               help=f"{direction_text(primary)}; 95 % interval "
+                    f"{spread.get('ci_low') or '-'} to {spread.get('ci_high') or '-'}")
 test_value = info.get("test_primary_metric_value")
 cols[2].metric(f"Test {primary}", "-" if test_value is None else f"{test_value:.4f}")
 
@@ -49,9 +52,17 @@ def _comparison() -> object:
 stamp = (session["run_id"], session["status"], session["end"], task, primary, best)
 st.plotly_chart(common.figure(("comparison", *stamp), _comparison), key="cmp_chart")
 
+tied = info.get("tied_with") or []
+st.info(common.plain(
+    f"{best} is tied with {', '.join(tied)}: not significantly different on the same folds "
+    "(p >= 0.05), so a cheaper model among them may serve as well." if tied else
+    f"{best} is significantly better than every other framework on the same "
+    f"{'folds' if folds else 'validation rows'}."
+    if best else "No framework finished."), icon=":material/balance:")
 st.subheader("All metrics")
-st.caption(f"Validation metrics, then test_ metrics; task {task}.")
-st.dataframe(results.metrics_table(rows, task), hide_index=True, key="cmp_table")
+st.caption(f"{f'Means over {folds} folds' if folds else 'Validation values'} (whiskers and "
+           f"interval columns: 95 %), then test_ metrics of the final models; task {task}.")
+st.dataframe(results.metrics_table(rows, task, primary), hide_index=True, key="cmp_table")
 
 st.subheader("Model detail")
 finished = [r for r in rows if r["status"] == "FINISHED"]

@@ -29,11 +29,14 @@ data_view.report(choice)
 data = choice["prepared"]
 
 st.subheader("Frameworks")
-left, mid, right = st.columns(3)
+left, mid, cv_col, right = st.columns(4)
 left.selectbox("Device", ["auto", "cpu", "gpu"], key=S.DEVICE,
                help="auto: the GPU where a framework can use one, else the CPU")
 st.session_state.setdefault(S.SEED, DEFAULT_SEED)
 mid.number_input("Split seed", min_value=0, max_value=2**31 - 1, step=1, key=S.SEED)
+cv_col.selectbox("Evaluation", S.CV_CHOICES, key=S.CV, format_func=S.CV_LABELS.get,
+                 help="every framework is scored on the same folds of the non-test rows; "
+                      "the winner is compared with the others by a paired test")
 right.text_input("MLflow experiment", key=S.EXPERIMENT_NAME,
                  placeholder=f"{choice['source'].name}_model",
                  help="empty: the dataset name followed by _model")

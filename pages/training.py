@@ -35,6 +35,7 @@ else:
         "frameworks": ", ".join(chosen) if chosen is not None
         else f"all {len(framework_names(data.task))} of the task",
         "device": args["device"], "seed": str(args["seed"]),
+        "evaluation": S.CV_LABELS[st.session_state.get(S.CV, "auto")],
         "experiment": args["experiment"] or f"{choice['source'].name}_model",
     }
     st.dataframe([{"setting": k, "value": v} for k, v in shown.items()], hide_index=True,

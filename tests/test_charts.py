@@ -29,7 +29,7 @@ def parameter_impact_figure(trials: list[dict], params: list[str], metric: str):
 
 def top_k_figure(trials: list[dict], metric: str, k: int = 10, baseline: float | None = None):
     """The top-k chart of these trials, as a tuning run draws it."""
-    return tuning_figures(trials, [], metric, baseline, k)[0]
+    return tuning_figures(trials, [], metric, baseline, k=k)[0]
 
 
 MODELS = ["sklearn_logistic_regression", "sklearn_random_forest", "xgboost_baseline"]

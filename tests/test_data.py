@@ -92,9 +92,13 @@ def test_extreme_imbalance_warns_and_stratifies():
     df.loc[:9, "y"] = "rare"
     data = prepare(df, "y")
     assert any("only 2.5%" in n for n in data.notices)
-    split = make_split(data)
+    split = make_split(data)  # 8 rare rows outside the test split: 5 folds
     rare = split.classes.index("rare")
-    assert all((y == rare).sum() >= 1 for y in (split.y_train, split.y_val, split.y_test))
+    assert split.cv_folds == 5 and (split.y_test == rare).sum() >= 1
+    assert all((split.y_dev[f.valid] == rare).sum() >= 1 for f in split.folds)
+    holdout = make_split(data, cv=0)
+    assert all((y == rare).sum() >= 1 for y in (holdout.final_rows().y,
+                                                 holdout.fold_valid(0)[1], holdout.y_test))
 
 
 def test_duplicate_columns_named(tmp_path):
@@ -154,10 +158,13 @@ def test_explicit_task_checked():
 
 def test_split_is_seeded_stratified_and_disjoint():
     data = prepare(_frame(n=200), "y")
-    a, b = make_split(data, seed=7), make_split(data, seed=7)
-    assert a.sizes == {"train": 120, "validation": 40, "test": 40}
+    a, b = make_split(data, seed=7, cv=0), make_split(data, seed=7, cv=0)
+    assert a.sizes == {"development": 160, "test": 40, "folds": 0, "train": 120,
+                       "validation": 40}
     pd.testing.assert_frame_equal(a.X_test, b.X_test)
-    assert abs(a.y_val.mean() - 0.5) < 0.05
+    assert abs(a.fold_valid(0)[1].mean() - 0.5) < 0.05
+    assert make_split(data, seed=7).sizes == {"development": 160, "test": 40, "folds": 5,
+                                             "train": 128, "validation": 32}
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "wine", "diabetes"])

@@ -41,7 +41,8 @@ TUNING_SCRIPT = textwrap.dedent("""
     shared = TrialShared("sklearn_random_forest", split)
     assert len(pickle.dumps(shared)) > 65536, len(pickle.dumps(shared))
     adapter = get_framework("sklearn_random_forest", "binary")
-    plan = make_plan({"n_estimators": [3, 6], "max_depth": [2, None]}, adapter, set())
+    plan = make_plan({"n_estimators": [3, 6], "max_depth": [2, None]}, adapter, set(),
+                     len(split.folds))
     outcomes = list(run_local(plan.tasks, evaluate_group, shared, workers=2,
                               threads_per_worker=1))
     assert sorted(o.key for o in outcomes) == sorted(t.key for t in plan.tasks)

@@ -33,7 +33,7 @@ def tiny_split(task: str, rows: int = 120, seed: int = 0) -> Split:
     else:
         cuts = np.quantile(signal, np.linspace(0, 1, len(LABELS[task]) + 1)[1:-1])
         frame["target"] = np.asarray(LABELS[task], dtype=object)[np.searchsorted(cuts, signal)]
-    return make_split(prepare(frame, "target", task=task), seed=seed)
+    return make_split(prepare(frame, "target", task=task), seed=seed, cv=0)
 
 
 def small_params(adapter: Framework, task: str) -> dict:
@@ -68,7 +68,8 @@ def test_adapter_contract(adapter: Framework, task: str) -> None:
     """Fit, predict, probabilities, device, pickling and the grid's schema for one adapter."""
     assert adapter.is_available()[0], adapter.is_available()[1]
     split = tiny_split(task)
-    model = adapter.fit(split, small_params(adapter, task), FitContext(seed=0, n_threads=1))
+    model = adapter.fit(split.final_rows(), small_params(adapter, task),
+                        FitContext(seed=0, n_threads=1))
     X = split.X_test
     pred = model.predict(X)
     assert len(pred) == len(X)
@@ -134,7 +135,8 @@ GPU_CASES = [pytest.param(a, id=a.name) for a in ADAPTERS if a.gpu_capable]
 def test_gpu_request_reports_what_ran(adapter: Framework) -> None:
     """Asked for a GPU: either it ran there, or it ran on CPU and says why."""
     split = tiny_split("binary")
-    model = adapter.fit(split, small_params(adapter, "binary"), FitContext(device="gpu", seed=0))
+    model = adapter.fit(split.final_rows(), small_params(adapter, "binary"),
+                        FitContext(device="gpu", seed=0))
     assert model.device_used in ("cpu", "gpu")
     if model.device_used == "gpu":
         assert model.fallback_reason is None

@@ -133,8 +133,13 @@ def test_train_job_finishes_with_events_in_order(trained):
         "train", "fixture", "baseline", None)
     assert status["created_at"] <= status["started_at"] <= status["ended_at"]
     events, offset = read_events(settings, job_id)
-    assert [e["type"] for e in events] == ["session_started", "framework_started",
-                                           "framework_finished", "session_finished"]
+    kinds = [e["type"] for e in events]
+    assert [k for k in kinds if k != "fold_finished"] == [
+        "session_started", "framework_started", "framework_finished", "session_finished"]
+    folds = events[0]["cv_folds"]
+    assert folds >= 2 and kinds.count("fold_finished") == folds
+    assert kinds.index("framework_finished") > max(i for i, k in enumerate(kinds)
+                                                   if k == "fold_finished")
     assert offset == (jobs.job_dir(settings, job_id) / files.EVENTS).stat().st_size
     assert read_events(settings, job_id, offset) == ([], offset)
     result = status["result"]

@@ -198,19 +198,19 @@ def _tiny_frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted_and_split():
     """A small sklearn-based FittedModel and its split (text column, NaNs)."""
-    split = make_split(prepare(_tiny_frame(), "label"))
-    return LogisticRegressionAdapter().fit(split), split
+    split = make_split(prepare(_tiny_frame(), "label"), cv=0)
+    return LogisticRegressionAdapter().fit(split.final_rows()), split
 
 
 def test_pyfunc_round_trip_gives_identical_labels(settings: Settings, fitted_and_split) -> None:
     fitted, split = fitted_and_split
     tracker = Tracker(settings)
     run = tracker.start_run(tracker.experiment_id("models"), "sklearn_logistic_regression")
-    example = pd.concat([split.X_train.head(5), _tiny_frame().drop(columns="label").iloc[[2, 4]]])
+    example = pd.concat([split.X_dev.head(5), _tiny_frame().drop(columns="label").iloc[[2, 4]]])
     uri, size_mb = tracker.log_model(run, fitted, example, ["scikit-learn"])
     assert 0 < size_mb < 5
     assert tracker.get_run(run).status == "RUNNING"  # logging a model ends nothing
-    raw = pd.concat([split.X_test, split.X_val], ignore_index=True)
+    raw = pd.concat([split.X_test, split.fold_valid(0)[0]], ignore_index=True)
     expected = fitted.predict(raw)
     assert set(expected) == {"yes", "no"}
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(uri).predict(raw), expected)
@@ -235,7 +235,7 @@ def test_a_model_that_cannot_be_saved_is_marked_failed(settings: Settings,
     exp = tracker.experiment_id("broken model")
     run = tracker.start_run(exp, "lr")
     with pytest.raises(TrackingError, match=r"logging a model .*cannot pickle '_thread.lock'"):
-        tracker.log_model(run, unpicklable, split.X_train.head(3), ["scikit-learn"])
+        tracker.log_model(run, unpicklable, split.X_dev.head(3), ["scikit-learn"])
     client = MlflowClient(tracker.tracking_uri)
     assert [m.status.to_proto() for m in client.search_logged_models([exp])] == [3]
     assert tracker.get_run(run).status == "RUNNING"
@@ -245,7 +245,7 @@ def test_logged_model_loads_without_modeldev(settings: Settings, fitted_and_spli
     fitted, split = fitted_and_split
     tracker = Tracker(settings)
     run = tracker.start_run(tracker.experiment_id("portable"), "lr")
-    uri, _ = tracker.log_model(run, fitted, split.X_train.head(5), ["scikit-learn"])
+    uri, _ = tracker.log_model(run, fitted, split.X_dev.head(5), ["scikit-learn"])
     data = settings.workspace / "rows.json"
     split.X_test.to_json(data, orient="split")
     code = textwrap.dedent(f"""

@@ -39,8 +39,13 @@ from modeldev.tuning.types import TuneRequest
 FOREST = "sklearn_random_forest"
 GRID = {"n_estimators": [5, 10, 20], "max_depth": [3, None]}
 TIMING = {"training_time", "gpu_used"}  # measured, not predicted: never compared
-OUTPUT_KEYS = {"best_model_name", "best_model_params", "tuning_parent_run_id", "primary_metric",
-               "final_metric_value", "baseline_metric_value", "improvement_pct"}
+SEED_OUTPUT_KEYS = {"best_model_name", "best_model_params", "tuning_parent_run_id",
+                    "primary_metric", "final_metric_value", "baseline_metric_value",
+                    "improvement_pct"}
+OUTPUT_KEYS = SEED_OUTPUT_KEYS | {"verdict", "carried_forward", "model_uri", "tuned_params",
+                                  "tuned_metric_value", "tuned_improvement_pct",
+                                  "improvement_ci_pct"}
+FOLDS = 3
 ARTIFACTS = ["all_tuning_results.json", "all_tuning_results.csv",
              "tuning_parameter_impact.png", "tuning_parameter_impact.html",
              "top_10_models.png", "top_10_models.html", "tuned_model_info.json",
@@ -49,7 +54,8 @@ INHERITED = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DI
              "MODELDEV_CONTEXT_PATH", "MODELDEV_DASK_SCHEDULER")
 CLI_KEYS = {"tracking_uri", "experiment_id", "parent_run_id", "framework", "n_combinations",
             "n_completed", "n_failed", "best_params", "baseline_metric_value",
-            "final_metric_value", "improvement_pct", "artifacts_dir", "wall_seconds"}
+            "final_metric_value", "improvement_pct", "artifacts_dir", "wall_seconds",
+            "cv_folds", "verdict", "carried_forward", "improvement_ci_pct"}
 
 
 def predicted(metrics: dict[str, float]) -> dict[str, float]:
@@ -61,6 +67,12 @@ def folder_mib(settings, model_uri: str) -> float:
     """Size of the logged model's files, as MLflow hands them back."""
     local = mlflow.artifacts.download_artifacts(model_uri, tracking_uri=settings.tracking_uri)
     return sum(f.stat().st_size for f in Path(local).rglob("*") if f.is_file()) / 2**20
+
+
+def split_rows(settings, result) -> tuple[int, int]:
+    """A fold's (training, validation) rows, as the tuning parent's tag records them."""
+    train, valid = Tracker(settings).get_run(result.parent_run_id).tags["fold_rows"].split(",")
+    return int(train), int(valid)
 
 
 def trial_children(tracker: Tracker, parent: str) -> list:
@@ -89,7 +101,7 @@ def phase1(ws_settings):
     csv = ws_settings.workspace / "cancer.csv"
     load_demo("breast_cancer").frame.sample(200, random_state=0).to_csv(csv, index=False)
     return run_phase1(TrainRequest(source=load_table(csv), target="target", frameworks=[
-        "sklearn_logistic_regression", FOREST]), ws_settings)
+        "sklearn_logistic_regression", FOREST], cv=FOLDS), ws_settings)
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +136,14 @@ def test_parent_children_and_summary_in_mlflow(ws_settings, phase1, forest):
         params = combos[h]
         assert child.status == "FINISHED" and "error" not in child.tags
         assert child.params == {k: str(v) for k, v in params.items()}
-        # the prediction metrics and the fit time; no model is saved or timed per trial
-        assert set(child.metrics) == \
-            set(task_metric_names("binary")) - {"inference_time_ms", "model_size_mb"}
+        # the prediction metrics (means over the folds) and the fit time, and the primary
+        # metric's spread, interval and fold scores; no model is saved or timed per trial
+        spread = {"f1_score_std", "f1_score_ci_low", "f1_score_ci_high",
+                  *(f"f1_score_fold{j}" for j in range(1, FOLDS + 1))}
+        assert set(child.metrics) == spread | (
+            set(task_metric_names("binary")) - {"inference_time_ms", "model_size_mb"})
+        folds = [child.metrics[f"f1_score_fold{j}"] for j in range(1, FOLDS + 1)]
+        assert child.metrics["f1_score"] == pytest.approx(np.mean(folds))
         assert json.loads(child.tags["params_json"]) == params
     assert seen == set(combos)
     summary = next(c for c in children if c.name == "training_summary")
@@ -151,20 +168,27 @@ def test_result_and_cli_summary(forest):
 # ------------------------------------------------------------------ exact and staged
 
 
-def test_two_fits_for_six_combinations_equal_to_separate_fits(ws_settings, phase1, forest):
+def test_two_fits_per_fold_for_six_combinations_equal_separate_fits(ws_settings, phase1,
+                                                                     forest):
     result, _ = forest
     adapter = get_framework(FOREST, "binary")
-    plan = make_plan(GRID, adapter, set())
-    assert len(plan.combos) == 6 and len(plan.tasks) == 2
+    plan = make_plan(GRID, adapter, set(), FOLDS)
+    assert len(plan.combos) == 6 and len(plan.tasks) == 2 * FOLDS  # one fit per group and fold
     assert all(t.payload["stages"] == [5, 10, 20] for t in plan.tasks)
     assert all(t.payload["params"]["n_estimators"] == 20 for t in plan.tasks)
     split = phase1.split  # the same file and seed: the split the tuning rebuilt
     trials = load_trials(Tracker(ws_settings), result.parent_run_id)
     assert len(trials) == 6
     for trial in trials:
-        model = adapter.fit(split, trial["params"], FitContext(seed=split.seed, n_threads=1))
-        separate = score(model, split.X_val, split.y_val)
-        assert predicted(trial["metrics"]) == separate, trial["params"]
+        per_fold = []
+        for j in range(FOLDS):
+            model = adapter.fit(split.fold_rows(j), trial["params"],
+                                FitContext(seed=split.seed, n_threads=1))
+            per_fold.append(score(model, *split.fold_valid(j)))
+        assert [f["f1_score"] for f in per_fold] == \
+            [trial["metrics"][f"f1_score_fold{j}"] for j in range(1, FOLDS + 1)]
+        means = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
+        assert {k: trial["metrics"][k] for k in means} == means, trial["params"]
     # the stages differ, or equal metrics would prove little
     assert len({t["metrics"]["log_loss"] for t in trials}) > 3
     runs = trial_children(Tracker(ws_settings), result.parent_run_id)
@@ -174,7 +198,7 @@ def test_two_fits_for_six_combinations_equal_to_separate_fits(ws_settings, phase
 def test_tuned_model_round_trip_equals_a_refit(phase1, forest):
     result, _ = forest
     split = phase1.split
-    refit = get_framework(FOREST, "binary").fit(split, result.best_params,
+    refit = get_framework(FOREST, "binary").fit(split.final_rows(), result.best_params,
                                                 FitContext(seed=split.seed))
     loaded = mlflow.pyfunc.load_model(result.model_uri)
     got = np.asarray(loaded.predict(split.X_test)).ravel()
@@ -203,11 +227,21 @@ def test_context_keys_exactly(ws_settings, phase1, forest):
     baseline = next(r for r in phase1.runs if r.name == FOREST).test_metrics["f1_score"]
     assert out["best_model_name"] == FOREST and out["primary_metric"] == "f1_score"
     assert out["tuning_parent_run_id"] == result.parent_run_id
-    assert out["best_model_params"] == result.best_params
-    assert out["baseline_metric_value"] == baseline
-    assert out["final_metric_value"] == result.final_metric_value
-    expected = (out["final_metric_value"] - baseline) / abs(baseline) * 100  # higher is better
-    assert out["improvement_pct"] == pytest.approx(expected)
+    # the tuning's baseline is Phase 1's model refitted on the same rows: the same test value
+    assert out["baseline_metric_value"] == baseline == result.baseline_metric_value
+    assert out["tuned_params"] == result.best_params
+    assert out["tuned_metric_value"] == result.final_metric_value
+    expected = (result.final_metric_value - baseline) / abs(baseline) * 100  # higher is better
+    assert out["tuned_improvement_pct"] == pytest.approx(expected)
+    assert out["verdict"] == result.verdict and out["carried_forward"] == result.carried_forward
+    # the seed's keys describe the model carried forward
+    if result.carried_forward == "tuned":
+        assert out["best_model_params"] == result.best_params
+        assert out["final_metric_value"] == result.final_metric_value
+        assert out["improvement_pct"] == pytest.approx(expected)
+    else:
+        assert out["best_model_params"] == result.carried_params
+        assert out["final_metric_value"] == baseline and out["improvement_pct"] == 0.0
 
 
 def test_artifacts_in_the_folder_and_on_the_parent(ws_settings, forest):
@@ -245,7 +279,8 @@ def test_analysis_redrawn_from_mlflow(ws_settings, forest):
     report = json.loads((result.artifacts_dir / "tuning_summary_report.json").read_text())
     redrawn = json.loads(json.dumps({
         "top_10": analysis.top_k(trials, "f1_score", 10),
-        "parameter_impact": analysis.parameter_impact(trials, list(GRID), "f1_score")}))
+        "parameter_impact": analysis.parameter_impact(trials, list(GRID), "f1_score",
+                                                      split_rows(ws_settings, result))}))
     assert report["top_10"] == redrawn["top_10"]
     assert report["parameter_impact"] == redrawn["parameter_impact"]
     assert {row["value"] for row in report["parameter_impact"]["n_estimators"]} == \
@@ -341,7 +376,8 @@ def test_a_trial_past_its_timeout_is_killed_and_the_rest_go_on(ws_settings):
 
 def test_nothing_to_tune_tunes_the_best_framework_with_a_grid(ws_settings):
     session = run_phase1(TrainRequest(source=load_demo("diabetes"), frameworks=[
-        "sklearn_linear_regression", FOREST]), elsewhere(ws_settings, "diabetes_context"))
+        "sklearn_linear_regression", FOREST], cv=FOLDS), elsewhere(ws_settings,
+                                                                   "diabetes_context"))
     assert session.best.name == "sklearn_linear_regression"  # the premise of this test
     other = elsewhere(ws_settings, "diabetes_context")
     result = run_tuning(TuneRequest(training_run_id=session.parent_run_id,
@@ -361,7 +397,9 @@ def test_nothing_to_tune_tunes_the_best_framework_with_a_grid(ws_settings):
     assert result.improvement_pct == pytest.approx(expected)
     out = json.loads(other.context_path.read_text())["epoch_005_outputs"]
     assert set(out) == OUTPUT_KEYS and out["primary_metric"] == "rmse"
-    assert out["improvement_pct"] == pytest.approx(expected)
+    assert out["tuned_improvement_pct"] == pytest.approx(expected)
+    carried = expected if result.carried_forward == "tuned" else 0.0
+    assert out["improvement_pct"] == pytest.approx(carried)
 
 
 # ------------------------------------------------------------------ CLI refusals

@@ -118,7 +118,7 @@ def test_kill_and_resume_runs_only_the_missing_combinations(workspace):
     tracker = Tracker(settings)
     parent, kept, dead_pid = _start_and_kill(settings, phase1, grid_file)
     assert tracker.get_run(parent).status == "RUNNING"  # stale: its process is gone
-    plan = make_plan(GRID, get_framework(FOREST, "binary"), set())
+    plan = make_plan(GRID, get_framework(FOREST, "binary"), set(), 1)
     done_before = {r.tags["combination_hash"] for r in trials(tracker, parent)
                    if r.status == "FINISHED"}
     assert 2 <= len(done_before) < len(plan.combos), "the kill did not land part-way"

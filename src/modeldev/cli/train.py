@@ -26,6 +26,17 @@ def add_train_parser(sub: Any) -> None:
     p.set_defaults(handler=run_train)
 
 
+def _figure(run: dict[str, Any], metric: str | None) -> str:
+    """'0.9643 [0.9501, 0.9786]': the primary metric and its 95 % interval."""
+    if metric is None or run["metrics"].get(metric) is None:
+        return run.get("error") or ""
+    spread = (run.get("cv") or {}).get(metric) or {}
+    text = f"{metric} {run['metrics'][metric]:.4f}"
+    if spread.get("ci_low") is not None and spread.get("ci_high") is not None:
+        text += f" [{spread['ci_low']:.4f}, {spread['ci_high']:.4f}]"
+    return text
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Run Phase 1 and print the result (a table, or one JSON object with --json)."""
     # The engine is imported here, not at the top: `modeldev --help` stays instant.
@@ -56,10 +67,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     best = summary["best_model"]
-    print(f"experiment {summary['experiment_id']}  parent run {summary['parent_run_id']}")
+    folds = summary["cv_folds"]
+    print(f"experiment {summary['experiment_id']}  parent run {summary['parent_run_id']}  "
+          f"({f'{folds}-fold cross-validation' if folds else 'one holdout split'})")
+    metric = best["primary_metric"] if best else None
     for run in summary["runs"]:
-        print(f"  {run['name']:<28} {run['status']:<9} {run['run_id']}")
+        print(f"  {run['name']:<28} {run['status']:<9} {_figure(run, metric)}")
     if best:
-        print(f"best: {best['name']} ({best['primary_metric']} = {best['value']:.4f})")
+        tied = [n for n in summary["top_tier"] if n != best["name"]]
+        print(f"best: {best['name']} ({metric} = {best['value']:.4f})"
+              + (f"; tied with {', '.join(tied)} (not significantly different)" if tied
+                 else "; significantly better than the others"))
     print(f"artifacts: {summary['artifacts_dir']}")
     print(f"tracking: {summary['tracking_uri']}")

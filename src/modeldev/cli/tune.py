@@ -53,6 +53,27 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary)
     else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+        _print_summary(summary)
     return 0
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    """The tuning's result in a few plain lines: what was tried, the verdict, what goes on."""
+    metric, low_high = summary["primary_metric"], summary["improvement_ci_pct"] or [None, None]
+    folds = summary["cv_folds"]
+    print(f"tuned {summary['framework']}: {summary['n_completed']} of "
+          f"{summary['n_combinations']} combinations finished "
+          f"({f'{folds}-fold cross-validation' if folds else 'one holdout split'})")
+    print(f"best parameters: {summary['best_params']}")
+    print(f"test {metric}: tuned {summary['final_metric_value']:.4f}, baseline "
+          f"{summary['baseline_metric_value']:.4f}, improvement {_pct(summary['improvement_pct'])}"
+          f" (95 % interval {_pct(low_high[0])} to {_pct(low_high[1])})")
+    words = {"better": "better than", "worse": "worse than",
+             "no_difference": "not distinguishable from"}.get(summary["verdict"], "?")
+    print(f"verdict: the tuned model is {words} the baseline; carried forward: the "
+          f"{summary['carried_forward']} model")
+    print(f"artifacts: {summary['artifacts_dir']}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f} %"

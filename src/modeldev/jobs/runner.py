@@ -77,7 +77,7 @@ def train_request(args: dict[str, Any]) -> TrainRequest:
         task=args.get("task") or "auto", frameworks=list(frameworks) if frameworks else None,
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
-        project=args.get("project"))
+        project=args.get("project"), cv=args.get("cv"), workers=args.get("workers"))
 
 
 def tune_request(args: dict[str, Any]) -> TuneRequest:

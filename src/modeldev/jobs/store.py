@@ -37,7 +37,8 @@ SPEC, STATUS, CANCEL_MARK = "spec.json", "status.json", "cancel_requested"
 DEAD_ERROR = "the job process died"
 _SOURCE_ARGS = ("demo", "data", "context", "target", "task", "seed", "device", "experiment")
 VALID_ARGS = {
-    "train": frozenset({*_SOURCE_ARGS, "frameworks", "primary_metric", "project"}),
+    "train": frozenset({*_SOURCE_ARGS, "frameworks", "primary_metric", "project", "cv",
+                        "workers"}),
     "tune": frozenset({*_SOURCE_ARGS, "training_run_id", "framework", "grid", "primary_metric",
                        "workers", "trial_timeout", "resume", "dask_scheduler"}),
 }

@@ -19,8 +19,7 @@ from modeldev.data.split import Split
 from modeldev.evaluation.cross_validation import FINAL, FoldCache, fit_fold
 from modeldev.evaluation.scoring import inference_ms, score_outputs
 from modeldev.execution.common import TrialTask, report
-from modeldev.frameworks.base import FitContext
-from modeldev.frameworks.registry import get_framework
+from modeldev.frameworks.base import FitContext, Framework
 
 FIT_STARTED = "fit_started"
 
@@ -30,6 +29,7 @@ class Phase1Shared:
     """What every Phase 1 task needs, sent once per worker: the split, devices, threads."""
 
     split: Split
+    adapters: dict[str, Framework]  # the instances themselves: a worker needs no registry
     devices: dict[str, str]  # framework -> "cpu" or "gpu"
     threads: int = 1
     cache: FoldCache = field(init=False, repr=False)
@@ -58,7 +58,7 @@ def plan_tasks(frameworks: list[str], split: Split) -> list[TrialTask]:
 def fit_task(shared: Phase1Shared, payload: dict[str, Any]) -> dict[str, Any]:
     """Run one Phase 1 task; return its metrics, seconds and device (and the final model)."""
     name, fold, split = payload["framework"], int(payload["fold"]), shared.split
-    adapter = get_framework(name, split.task)
+    adapter = shared.adapters[name]
     report({"type": FIT_STARTED, "framework": name, "fold": fold})
     ctx = FitContext(device=shared.devices.get(name, "cpu"), seed=split.seed,
                      n_threads=shared.threads,

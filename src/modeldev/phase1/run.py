@@ -139,7 +139,8 @@ def _fit_all(pending: dict[str, _Pending], request: TrainRequest, split: Split,
     if not tasks:
         return
     workers = max(1, min(request.workers or min(default_workers(), MAX_WORKERS), len(tasks)))
-    shared = Phase1Shared(split, {n: p.run.device for n, p in pending.items()},
+    shared = Phase1Shared(split, {n: p.adapter for n, p in pending.items()},
+                          {n: p.run.device for n, p in pending.items()},
                           threads=max(1, default_workers() // workers))
 
     def progress(event: dict[str, Any]) -> None:

@@ -24,8 +24,8 @@ from modeldev.tracking.records import RunRecord
 from modeldev.tracking.support import owner_tags
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
-from modeldev.tuning.grid import expand_grid, grid_to_text, validate_grid
 from modeldev.tuning.finish import finish_tuning
+from modeldev.tuning.grid import expand_grid, grid_to_text, validate_grid
 from modeldev.tuning.plan import make_plan
 from modeldev.tuning.trial import TrialShared
 from modeldev.tuning.trials import TrialRun, run_trials, thread_budget

@@ -67,7 +67,7 @@ def refit(adapter: Framework, split: Split, cache: FoldCache, params: dict[str, 
     """Fit `params` on the final rows and score the test rows once."""
     model, _, seconds = fit_fold(adapter, cache, FINAL, params, ctx)
     outputs = model.outputs(model.transform(split.X_test))
-    return Refit(dict(model.fit_params), model, outputs,
+    return Refit(dict(params), model, outputs,
                  score_outputs(split.task, split.y_test, outputs, split.n_classes), seconds)
 
 
@@ -77,7 +77,7 @@ def judge(adapter: Framework, split: Split, metric: str, tuned_params: dict[str,
     """The verdict on the folds (or holdout rows), the test figures, the model to carry."""
     cache = FoldCache(split)
     tuned = refit(adapter, split, cache, tuned_params, ctx)
-    baseline = refit(adapter, split, cache, {}, ctx)
+    baseline = refit(adapter, split, cache, adapter.baseline_params(split.task), ctx)
     n_train, n_valid = split.fold_sizes
     if split.holdout or not tuned_folds or not baseline_folds:
         Xt_valid, y_valid = cache.inputs(adapter, 0).validation()
@@ -91,10 +91,14 @@ def judge(adapter: Framework, split: Split, metric: str, tuned_params: dict[str,
     said = verdict(test, metric)
     gain = improvement_pct(tuned.test_metrics[metric], baseline.test_metrics[metric], metric)
     gain_ci = improvement_interval(metric, split, tuned.test_outputs, baseline.test_outputs)
-    keep_tuned = said == "better" and not gain_ci.ci_high < 0
     return Judgement(said, test, tuned_cv, baseline_cv, tuned, baseline,
-                     gain if np.isfinite(gain) else None, gain_ci,
-                     "tuned" if keep_tuned else "baseline")
+                     gain if np.isfinite(gain) else None, gain_ci, carry_forward(said, gain_ci))
+
+
+def carry_forward(said: str, improvement: PairedTest) -> str:
+    """"tuned" only when the verdict is `better` and the test interval of the improvement does
+    not lie wholly below zero (an interval that could not be computed does not block it)."""
+    return "tuned" if said == "better" and not improvement.ci_high < 0 else "baseline"
 
 
 def improvement_interval(metric: str, split: Split, tuned: np.ndarray,

@@ -33,7 +33,13 @@ def framework_rows(events: list[dict[str, Any]], now: float | None = None) -> li
         elif kind == "framework_failed":
             rows.setdefault(name, {"framework": name})
             rows[name].update(state="failed", error=e.get("error", ""))
+        elif kind == "fold_finished":
+            rows.setdefault(name, {"framework": name})
+            rows[name]["_folds"] = rows[name].get("_folds", 0) + 1
+            rows[name]["_of"] = e.get("folds", "?")
     for row in rows.values():
+        if "_folds" in row:
+            row["folds done"] = f"{row.pop('_folds')}/{row.pop('_of')}"
         started = row.pop("_t", None)
         if row["state"] == "running" and started:
             row["seconds"] = now - started
@@ -65,18 +71,20 @@ def remaining_estimate(rows: list[dict[str, Any]], events: list[dict[str, Any]])
 
 
 def loss_figure(events: list[dict[str, Any]]) -> go.Figure | None:
-    """Training and validation loss per epoch of the latest net that reported epochs."""
+    """Training and stopping loss per epoch of the latest net fit (framework and fold) that
+    reported epochs."""
     epochs = [e for e in events if e.get("type") == "epoch"]
     if not epochs:
         return None
-    net = epochs[-1]["framework"]
-    mine = [e for e in epochs if e["framework"] == net]
+    net, fold = epochs[-1]["framework"], epochs[-1].get("fold")
+    mine = [e for e in epochs if e["framework"] == net and e.get("fold") == fold]
     x = [e["epoch"] for e in mine]
     fig = go.Figure([go.Scatter(x=x, y=[e.get("loss") for e in mine], name="loss",
                                 mode="lines+markers"),
-                     go.Scatter(x=x, y=[e.get("val_loss") for e in mine], name="val_loss",
-                                mode="lines+markers")])
-    return fig.update_layout(title=f"{net}: loss per epoch ({mine[-1]['epoch']}/"
+                     go.Scatter(x=x, y=[e.get("val_loss") for e in mine],
+                                name="stopping rows' loss", mode="lines+markers")])
+    which = "final fit" if fold is None or fold < 0 else f"fold {fold + 1}"
+    return fig.update_layout(title=f"{net}, {which}: loss per epoch ({mine[-1]['epoch']}/"
                                    f"{mine[-1]['epochs']})", height=340,
                              xaxis_title="epoch", yaxis_title="loss")
 

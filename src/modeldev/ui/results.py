@@ -18,13 +18,18 @@ from modeldev.tuning import analysis
 from modeldev.ui import common, detail, sessions
 
 
-def metrics_table(rows: list[dict[str, Any]], task: str) -> pd.DataFrame:
-    """One row per model: status, device, validation metrics, then test metrics, then error."""
+def metrics_table(rows: list[dict[str, Any]], task: str, primary: str) -> pd.DataFrame:
+    """One row per model: status, top tier, the primary metric's interval, the cross-validated
+    metrics, then the test metrics, then the error."""
     names = task_metric_names(task)
     records = []
     for r in rows:
         m, t = r.get("metrics") or {}, r.get("test_metrics") or {}
+        spread = (r.get("cv") or {}).get(primary) or {}
         rec: dict[str, Any] = {"model": r["name"], "status": r["status"],
+                               "top tier": bool(r.get("top_tier")),
+                               f"{primary} 95% low": spread.get("ci_low"),
+                               f"{primary} 95% high": spread.get("ci_high"),
                                "device": r.get("device", "")}
         rec.update({n: m.get(n) for n in names})
         rec.update({f"test_{n}": t.get(n) for n in names if n in t})
@@ -99,21 +104,61 @@ def tuning_results(parent: dict[str, Any]) -> None:
     cols[0].metric("Trials", f"{len(done)} / {len(trials)} finished")
     best = analysis.best_trial(trials, metric)
     if best:
-        cols[1].metric(f"Best validation {metric}", f"{best['metrics'][metric]:.4f}")
+        cols[1].metric(f"Best cross-validated {metric}", f"{best['metrics'][metric]:.4f}",
+                       help=_interval_text(best["metrics"], metric))
     if metrics.get(f"test_{metric}") is not None:
         cols[2].metric(f"Tuned test {metric}", f"{metrics[f'test_{metric}']:.4f}")
     gain = metrics.get("improvement_pct")
     cols[3].metric("Improvement over baseline (test)", "-" if gain is None else f"{gain:+.2f} %",
-                   help=f"direction-aware: {get_metric(metric).direction} is better")
+                   help=f"direction-aware: {get_metric(metric).direction} is better; 95 % "
+                        f"interval {_pct(metrics.get('improvement_ci_low'))} to "
+                        f"{_pct(metrics.get('improvement_ci_high'))}")
+    verdict_box(tags, metrics)
     if best:
         st.text("Best parameters: " + params_label(best["params"], 10_000))
     params = sorted({k for t in trials for k in (t.get("params") or {})})
     base = baseline_value(parent, metric)
+    fold_rows = _fold_rows(tags)
     key = (parent["run_id"], parent["status"], parent["end"], len(trials), metric)
-    top, impact = common.figure(("tuning", *key, base, tuple(params)),
-                                lambda: tuning_figures(trials, params, metric, base))
+    top, impact = common.figure(("tuning", *key, base, tuple(params), fold_rows),
+                                lambda: tuning_figures(trials, params, metric, base, fold_rows))
     st.plotly_chart(top, key="tune_topk")
     st.plotly_chart(impact, key="tune_impact")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f} %"
+
+
+def _interval_text(metrics: dict[str, float], metric: str) -> str:
+    low, high = metrics.get(f"{metric}_ci_low"), metrics.get(f"{metric}_ci_high")
+    if low is None or high is None:
+        return "one holdout split: no interval across folds"
+    return f"mean over the folds; 95 % interval {low:.4f} to {high:.4f}"
+
+
+def _fold_rows(tags: dict[str, str]) -> tuple[int, int] | None:
+    """A fold's (training, validation) rows from the parent's tag; None for holdout runs."""
+    parts = tags.get(T.FOLD_ROWS, "").split(",")
+    if tags.get(T.CV_FOLDS, "0") in ("", "0") or len(parts) != 2:
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def verdict_box(tags: dict[str, str], metrics: dict[str, float]) -> None:
+    """The tuning's verdict and which model goes forward, in one plain sentence."""
+    said, carried = tags.get(T.VERDICT), tags.get(T.CARRIED_FORWARD)
+    if not said:
+        return
+    folds = tags.get(T.CV_FOLDS, "0")
+    where = f"the same {folds} folds" if folds not in ("", "0") else "the validation rows"
+    p = metrics.get("verdict_p_value")
+    words = {"better": "better than", "worse": "worse than",
+             "no_difference": "not distinguishable from"}[said]
+    text = (f"Verdict: the tuned model is {words} the baseline on {where}"
+            f"{'' if p is None else f' (p = {p:.3g})'}. Carried forward: the {carried} model.")
+    box = st.success if carried == "tuned" else st.warning if said == "worse" else st.info
+    box(text, icon=":material/gavel:")
 
 
 def top_table(trials: list[dict[str, Any]], metric: str, k: int = 10) -> pd.DataFrame:

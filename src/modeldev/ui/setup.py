@@ -73,6 +73,12 @@ def gpu_panel() -> None:
                  hide_index=True)
 
 
+def cv_choice() -> int | None:
+    """The Data page's evaluation choice: folds, 0 for one holdout split, None for auto."""
+    value = st.session_state.get(S.CV, "auto")
+    return None if value == "auto" else int(value)
+
+
 def train_args(choice: dict[str, Any]) -> dict[str, Any]:
     """The train JobSpec args for the current setup (see modeldev.jobs.store)."""
     data = choice["prepared"]
@@ -83,4 +89,5 @@ def train_args(choice: dict[str, Any]) -> dict[str, Any]:
             "frameworks": chosen_frameworks(data.task),
             "primary_metric": metric if metric in metric_options(data.task) else None,
             "seed": int(st.session_state.get(S.SEED, DEFAULT_SEED)),
+            "cv": cv_choice(),
             "device": st.session_state.get(S.DEVICE, "auto"), "experiment": experiment}

@@ -42,6 +42,7 @@ TASK = "data_task"
 METRIC = "data_metric"
 SEED = "data_seed"
 DEVICE = "data_device"
+CV = "data_cv"
 EXPERIMENT_NAME = "data_experiment"
 FRAMEWORK_PREFIX = "data_fw_"
 UPLOADED_PATH = "data_uploaded_path"  # where the last upload was saved (not a widget)
@@ -76,7 +77,11 @@ SOURCE_KINDS = ("demo", "upload", "path", "context")
 SOURCE_LABELS = {"demo": "Built-in demo", "upload": "Upload a file",
                  "path": "File on the server", "context": "pipeline_context.json"}
 PERSISTENT = (SRC_KIND, SRC_DEMO, SRC_PATH, SRC_CONTEXT, TARGET, TASK, METRIC, SEED, DEVICE,
-              EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS)
+              CV, EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS)
+CV_CHOICES = ("auto", "3", "5", "10", "0")
+CV_LABELS = {"auto": "auto: 5 folds up to 50,000 rows, one holdout split above",
+             "3": "3-fold cross-validation", "5": "5-fold cross-validation",
+             "10": "10-fold cross-validation", "0": "one holdout split (60/20/20)"}
 _OWNER_RE = re.compile(r"^[0-9a-f]{12,32}$")
 
 
