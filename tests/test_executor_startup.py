@@ -66,7 +66,7 @@ def test_tuning_trials_run_from_a_script_on_stdin(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("via_stdin", "message"), [
-    (False, "Tuning worker processes keep dying at start (worker process died (exit code 7))"),
+    (False, "Worker processes keep dying at start (worker process died (exit code 7))"),
     (True, "A tuning worker process could not start: AttributeError"),
 ], ids=["file", "stdin"])
 def test_workers_failing_at_start_are_an_error_not_a_hang(tmp_path: Path, via_stdin: bool,

@@ -112,3 +112,18 @@ def test_row_summary_interval_covers_the_value():
     (-0.02, 0.01, "rmse", "better"), (0.0, float("nan"), "f1_score", "no_difference")])
 def test_verdict_is_direction_aware(difference, p, metric, expected):
     assert verdict(PairedTest(difference, 0, 0, p, "t"), metric) == expected
+
+
+def test_means_less_than_one_row_apart_are_a_tie_won_by_the_first_listed():
+    folds = {"simple": [0.90, 0.92, 0.9099], "net": [0.90, 0.92, 0.91]}
+    sel = select_by_folds(folds, "f1_score", n_train=60, n_valid=30)
+    assert sel.winner == "simple" and sel.top_tier == ["simple", "net"]
+    assert "equal to net's within one scored row" in sel.reason
+    # a difference of more than one row's worth (1/90 here) is not a tie
+    apart = {"simple": [0.90, 0.92, 0.91], "net": [0.95, 0.96, 0.97]}
+    assert select_by_folds(apart, "f1_score", 60, 30).winner == "net"
+    # probability and regression metrics have no row granularity: only exact ties
+    close = {"simple": [0.95, 0.96, 0.9699], "net": [0.95, 0.96, 0.97]}
+    assert select_by_folds(close, "roc_auc", 60, 30).winner == "net"
+    same = {"ols": [54.1, 55.0], "linear": [54.1, 55.0]}
+    assert select_by_folds(same, "rmse", 300, 150).winner == "ols"

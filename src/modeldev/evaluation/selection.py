@@ -25,9 +25,12 @@ from modeldev.evaluation.statistics import (
     paired_bootstrap,
 )
 
-SELECTION_RULE = ("the best cross-validated mean of the primary metric wins; frameworks whose "
-                  "difference from it is not significant (p >= 0.05, paired on the same folds) "
-                  "are tied with it")
+SELECTION_RULE = ("the best cross-validated mean of the primary metric wins (means less than "
+                  "one scored row's worth apart are equal, and the framework listed first, "
+                  "the simpler family, wins them); "
+                  "frameworks whose difference from it is not significant (p >= 0.05, paired "
+                  "on the same folds) are tied with it")
+LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score"})
 VERDICTS = ("better", "no_difference", "worse")
 
 
@@ -70,9 +73,22 @@ def _sign(metric: str) -> float:
     return 1.0 if get_metric(metric).higher_is_better else -1.0
 
 
-def _ranked(means: Mapping[str, float], metric: str) -> list[str]:
+def resolution(metric: str, n_rows: int) -> float:
+    """The smallest difference of means that is a difference at all: one scored row's worth
+    (1 / rows) for the metrics counted from labels, none (exact ties) for the others."""
+    return 1.0 / max(n_rows, 1) if metric in LABEL_METRICS else 1e-12
+
+
+def _ranked(means: Mapping[str, float], metric: str, tie: float = 1e-12) -> list[str]:
+    """Best mean first; means within `tie` of the best are one tie, won by the candidate given
+    first (Phase 1 gives them in registry order, simpler model families first)."""
     finite = [n for n, v in means.items() if np.isfinite(v)]
-    return sorted(finite, key=lambda n: -_sign(metric) * means[n])  # stable: input order
+    ranked = sorted(finite, key=lambda n: -_sign(metric) * means[n])  # stable: input order
+    if not ranked:
+        return ranked
+    tied = {n for n in ranked if abs(means[n] - means[ranked[0]]) <= tie}
+    winner = next(n for n in finite if n in tied)
+    return [winner, *(n for n in ranked if n != winner)]
 
 
 def _compare(winner: str, name: str, mean: float, test: PairedTest, metric: str) -> Comparison:
@@ -82,9 +98,8 @@ def _compare(winner: str, name: str, mean: float, test: PairedTest, metric: str)
     return Comparison(name, mean, sign * test.difference, low, high, test.p_value, tied)
 
 
-def _selection(means: Mapping[str, float], metric: str, method: str,
+def _selection(ranked: list[str], means: Mapping[str, float], metric: str, method: str,
                tests: Mapping[str, PairedTest]) -> Selection:
-    ranked = _ranked(means, metric)
     if not ranked:
         return Selection(None, metric, get_metric(metric).direction, method, SELECTION_RULE,
                          "no candidate has a finite value of the primary metric")
@@ -97,7 +112,11 @@ def _selection(means: Mapping[str, float], metric: str, method: str,
 
 def _reason(winner: str, mean: float, comparisons: list[Comparison], metric: str) -> str:
     tied = [c.name for c in comparisons if c.tied]
+    equal = [c.name for c in comparisons if c.advantage <= 0]
     text = f"{winner} has the best mean {metric} ({mean:.4g})"
+    if equal:
+        text += (f", equal to {', '.join(equal)}'s within one scored row, and comes first "
+                 "in the framework list (the simpler family)")
     if not comparisons:
         return text + "; it was the only candidate."
     if not tied:
@@ -108,24 +127,26 @@ def _reason(winner: str, mean: float, comparisons: list[Comparison], metric: str
 
 def select_by_folds(fold_scores: Mapping[str, Sequence[float]], metric: str, n_train: int,
                     n_valid: int) -> Selection:
-    """The winner and its tier from per-fold scores on the same folds (cross-validation)."""
+    """The winner and its tier from per-fold scores on the same folds (cross-validation);
+    candidates come in preference order, which breaks ties."""
     means = {n: float(np.mean(v)) for n, v in fold_scores.items()}
-    ranked = _ranked(means, metric)
+    n_rows = n_valid * max((len(v) for v in fold_scores.values()), default=1)
+    ranked = _ranked(means, metric, resolution(metric, n_rows))
     tests = {n: corrected_paired_ttest(fold_scores[ranked[0]], fold_scores[n], n_train, n_valid)
              for n in ranked[1:]}
     method = next(iter(tests.values())).method if tests else "cross-validation"
-    return _selection(means, metric, method, tests)
+    return _selection(ranked, means, metric, method, tests)
 
 
 def select_by_rows(outputs: Mapping[str, np.ndarray], y: np.ndarray, task: str, metric: str,
                    n_classes: int | None, seed: int) -> Selection:
     """The winner and its tier from outputs on one shared validation split (holdout)."""
     means = {n: metric_of_outputs(metric, task, y, out, n_classes) for n, out in outputs.items()}
-    ranked = _ranked(means, metric)
+    ranked = _ranked(means, metric, resolution(metric, len(y)))
     tests = {n: paired_difference(metric, task, y, outputs[ranked[0]], outputs[n], n_classes,
                                   seed) for n in ranked[1:]}
     method = next(iter(tests.values())).method if tests else "holdout"
-    return _selection(means, metric, method, tests)
+    return _selection(ranked, means, metric, method, tests)
 
 
 def paired_difference(metric: str, task: str, y: np.ndarray, a: np.ndarray, b: np.ndarray,

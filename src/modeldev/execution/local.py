@@ -211,7 +211,10 @@ class _LocalPool:
             if not worker.ready:
                 self.start_failures += 1
                 if self.start_failures > _START_RETRIES:
-                    raise ModeldevError(f"Tuning worker processes keep dying at start ({error}).")
+                    raise ModeldevError(
+                        f"Worker processes keep dying at start ({error}); a script that runs "
+                        "modeldev's engine must keep its own code under "
+                        "`if __name__ == \"__main__\":`, or every worker runs it again.")
             return None
         seconds = time.monotonic() - worker.started
         return TaskOutcome(worker.task.key, error=error, timed_out=timed_out, seconds=seconds)
