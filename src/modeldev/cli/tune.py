@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modeldev.cli.common import common_options, data_source_options, emit_json
+from modeldev.cli.common import common_options, data_source_options, emit_json, session_options
 
 
 def add_tune_parser(sub: Any) -> None:
@@ -24,13 +24,15 @@ def add_tune_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--experiment", help="MLflow experiment when tuning a data source directly")
     common_options(p)
+    session_options(p)
     p.set_defaults(handler=run_tune)
 
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run Phase 2 and print the result (a summary, or one JSON object with --json)."""
     # The engine is imported here, not at the top: `modeldev --help` stays instant.
-    from modeldev.cli.common import source_from_args
+    from modeldev.cli.common import progress_display, source_from_args
+    from modeldev.cli.terminal import session_log
     from modeldev.config import resolve_settings
     from modeldev.console import TuneProgress
     from modeldev.events import install_stop_handlers
@@ -47,12 +49,17 @@ def run_tune(args: argparse.Namespace) -> int:
         primary_metric=args.primary_metric, workers=args.workers,
         dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,
         resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment)
-    result = run_tuning(request, settings, on_event=(lambda e: None) if args.json
-                        else TuneProgress(), should_stop=should_stop)
+    with session_log(settings, "tune") as session:
+        args.session_log = session.log_path
+        with progress_display(args, lambda: TuneProgress(session.terminal)) as progress:
+            result = run_tuning(request, settings, on_event=progress, should_stop=should_stop)
     summary = result.summary()
     if args.json:
         emit_json(summary)
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+        return 0
+    for key, value in summary.items():
+        if value is not None and value != "":
+            print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
+    if session.log_path and not args.quiet:
+        print(f"log: {session.log_path}")
     return 0
