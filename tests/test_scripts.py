@@ -59,13 +59,14 @@ def test_no_arguments_tunes_the_best_of_the_latest_session(workspace, tmp_path):
     settings, latest = workspace
     proc = run([sys.executable, str(SCRIPT)], cwd=tmp_path, workspace=settings.workspace)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
-    assert out["framework"] == "sklearn_logistic_regression"
-    assert (out["n_combinations"], out["n_completed"], out["n_failed"]) == ("54", "54", "0")
-    parent = Tracker(settings).get_run(out["parent_run_id"])
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("tuned sklearn_logistic_regression: 54 of 54 combinations done, "
+                               "0 failed")
+    (parent_line,) = [line for line in lines if line.startswith("parent run ")]
+    parent = Tracker(settings).get_run(parent_line.split()[2])
     assert parent.name == "logistic_regression_tuning_parent"
     assert parent.tags["phase1_run_id"] == latest.parent_run_id
-    assert out["log"].startswith(str(settings.logs_dir))
+    assert lines[-1].startswith(f"log: {settings.logs_dir}")
 
 
 def test_options_are_those_of_modeldev_tune(workspace, tmp_path):

@@ -57,9 +57,34 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary)
         return 0
-    for key, value in summary.items():
-        if value is not None and value != "":
-            print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
+    print_result(summary)
     if session.log_path and not args.quiet:
         print(f"log: {session.log_path}")
     return 0
+
+
+_SHOWN = {"framework", "n_combinations", "n_completed", "n_failed", "wall_seconds", "best_params",
+          "primary_metric", "baseline_metric_value", "final_metric_value", "improvement_pct",
+          "parent_run_id", "experiment_id", "artifacts_dir", "tracking_uri"}
+
+
+def print_result(summary: dict[str, Any]) -> None:
+    """The tuning's result in a few lines (every key of the --json object, the rest as is)."""
+    s = summary
+    print(f"tuned {s.get('framework')}: {s.get('n_completed')} of {s.get('n_combinations')} "
+          f"combinations done, {s.get('n_failed')} failed, in {_number(s.get('wall_seconds'))}s")
+    print(f"best params: {s.get('best_params')}")
+    pct = s.get("improvement_pct")
+    print(f"{s.get('primary_metric')}: baseline {_number(s.get('baseline_metric_value'))}, "
+          f"tuned {_number(s.get('final_metric_value'))} "
+          f"({'-' if pct is None else f'{pct:+.2f}'} %)")
+    print(f"parent run {s.get('parent_run_id')} (experiment {s.get('experiment_id')})")
+    print(f"artifacts: {s.get('artifacts_dir')}")
+    print(f"tracking: {s.get('tracking_uri')}")
+    for key, value in s.items():
+        if key not in _SHOWN and value not in (None, ""):
+            print(f"{key}: {_number(value)}")
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
