@@ -70,9 +70,13 @@ _SHOWN = {"framework", "n_combinations", "n_completed", "n_failed", "wall_second
 
 def print_result(summary: dict[str, Any]) -> None:
     """The tuning's result in a few lines (every key of the --json object, the rest as is)."""
+    from modeldev.console import duration
+
     s = summary
+    wall = s.get("wall_seconds")
     print(f"tuned {s.get('framework')}: {s.get('n_completed')} of {s.get('n_combinations')} "
-          f"combinations done, {s.get('n_failed')} failed, in {_number(s.get('wall_seconds'))}s")
+          f"combinations done, {s.get('n_failed')} failed, in "
+          f"{duration(wall) if isinstance(wall, int | float) else wall}")
     print(f"best params: {s.get('best_params')}")
     pct = s.get("improvement_pct")
     print(f"{s.get('primary_metric')}: baseline {_number(s.get('baseline_metric_value'))}, "
