@@ -19,11 +19,13 @@ from streamlit.testing.v1 import AppTest
 from modeldev.config import resolve_settings
 from modeldev.data.loading import load_demo
 from modeldev.jobs import store as jobs
+from modeldev.jobs.runner import train_request
 from modeldev.phase1.results import TrainRequest
 from modeldev.phase1.run import run_phase1
 from modeldev.tuning.session import run_tuning
 from modeldev.tuning.types import TuneRequest
 from modeldev.ui import bundles
+from modeldev.ui import data_source as ds
 from modeldev.ui import state as S
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -158,7 +160,12 @@ def test_uploaded_file_is_kept_and_its_id_column_reported_dropped(empty_ws):
     at.run()
     assert not at.exception and not at.error, errors(at)
     saved = Path(at.session_state[S.UPLOADED_PATH])
-    assert saved.parent == empty_ws / "uploads" and saved.name.endswith("_clients.csv")
+    # the stored copy sits in a folder named by its content hash, under the file's own name
+    assert saved.parent.parent == empty_ws / "uploads" and saved.name == "clients.csv"
+    assert at.text[0].value.startswith("clients  (")  # the dataset is named after the file
+    assert at.text_input(key=S.EXPERIMENT_NAME).placeholder == "clients_model"
+    job = train_request({**ds.SourceSpec("upload", str(saved)).job_args(), "target": "label"})
+    assert (job.source.name, job.experiment_name()) == ("clients", "clients_model")
     assert at.session_state[S.TARGET] == "label"  # a conventional target name is picked
     report = at.dataframe[0].value.set_index("column")
     assert report.loc["customer_id", "use"] == "dropped: ID-like: every value is unique"

@@ -119,7 +119,7 @@ def test_parent_children_and_summary_in_mlflow(ws_settings, phase1, forest):
     result, _ = forest
     tracker = Tracker(ws_settings)
     parent = tracker.get_run(result.parent_run_id)
-    assert parent.name == f"{FOREST}_tuning_parent"
+    assert parent.name == "random_forest_tuning_parent"
     assert parent.status == "FINISHED"
     assert "mlflow.parentRunId" not in parent.tags  # nested under nothing
     assert parent.tags["phase1_run_id"] == phase1.parent_run_id
@@ -386,7 +386,7 @@ def test_nothing_to_tune_tunes_the_best_framework_with_a_grid(ws_settings):
     assert result.framework == FOREST and result.n_completed == 2
     assert "sklearn_linear_regression was best by rmse but has nothing to tune" in result.note
     parent = Tracker(ws_settings).get_run(result.parent_run_id)
-    assert parent.name == f"{FOREST}_tuning_parent"
+    assert parent.name == "random_forest_tuning_parent"
     assert parent.tags["note"] == result.note
     info = json.loads((result.artifacts_dir / "tuned_model_info.json").read_text())
     assert info["note"] == result.note

@@ -38,6 +38,11 @@ class Settings:
     dask_scheduler: str | None = None  # tcp://host:8786: tuning trials run on that cluster
 
     @property
+    def logs_dir(self) -> Path:
+        """Where each `modeldev train|tune` session keeps its log (MLflow, TensorFlow, workers)."""
+        return self.workspace / "logs"
+
+    @property
     def uses_sqlite(self) -> bool:
         """True when the tracking store is the embedded SQLite file."""
         return self.tracking_uri.startswith("sqlite:")

@@ -4,18 +4,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldev.data.split import Split
+import pandas as pd
+
+from modeldev import gpu
+from modeldev.data.split import DEFAULT_SEED, Split, make_split
+from modeldev.data.validation import prepare
 from modeldev.evaluation.metrics import get_metric
+from modeldev.evaluation.scoring import score
 from modeldev.frameworks.base import FitContext, FittedModel
 from modeldev.frameworks.registry import get_framework
-from modeldev.gpu import detect_gpu, resolve_device
+from modeldev.gpu import resolve_device
 from modeldev.tracking.tracker import Tracker
 
 __all__ = [
-    "detect_gpu", "log_standardized_metrics", "train_framework", "train_sklearn_model",
-    "train_xgboost_model", "train_lightgbm_model", "train_tensorflow_model",
-    "train_pytorch_model", "train_statsmodels_model", "log_model", "load_model",
+    "detect_gpu", "gpu_details", "split_table", "score_model", "log_standardized_metrics",
+    "train_framework", "train_sklearn_model", "train_xgboost_model", "train_lightgbm_model",
+    "train_tensorflow_model", "train_pytorch_model", "train_statsmodels_model", "log_model",
+    "load_model",
 ]
+
+
+def detect_gpu() -> bool:
+    """True when a framework here can run on a GPU: `if detect_gpu():` (details: gpu_details)."""
+    return any(gpu_details().get("frameworks", {}).values())
+
+
+def gpu_details() -> dict[str, Any]:
+    """The GPUs nvidia-smi lists, which framework libraries can use one, and a summary line."""
+    return gpu.detect_gpu(with_frameworks=True)
+
+
+def split_table(frame: pd.DataFrame, target: str, task: str = "auto",
+                seed: int = DEFAULT_SEED) -> Split:
+    """Validate a table and split it 60/20/20 as Phase 1's holdout does (the helpers below fit
+    on its training part)."""
+    return make_split(prepare(frame, target, task), seed, cv=0)
+
+
+def score_model(model: FittedModel, split: Split, part: str = "validation") -> dict[str, float]:
+    """The standardized metrics of `model` on the split's validation (or test) rows."""
+    if part not in ("validation", "test"):
+        raise ValueError(f"part must be 'validation' or 'test', not {part!r}")
+    if part == "test":
+        return score(model, split.X_test, split.y_test)
+    return score(model, *split.fold_valid(0))
 
 
 def log_standardized_metrics(tracker: Tracker, run_id: str, metrics: dict[str, float],

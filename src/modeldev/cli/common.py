@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from modeldev.data.loading import Source, load_source
+from modeldev.events import EventSink, discard
 
 
 def common_options(p: argparse.ArgumentParser) -> None:
@@ -16,6 +20,11 @@ def common_options(p: argparse.ArgumentParser) -> None:
                    "(env MODELDEV_WORKSPACE; default ./modeldev_workspace)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def session_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that run a session (train, tune)."""
+    p.add_argument("--quiet", action="store_true", help="print only the result (no progress)")
 
 
 def data_source_options(p: argparse.ArgumentParser, required: bool) -> None:
@@ -50,3 +59,11 @@ def cv_folds(text: str) -> int | None:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a number of folds, 0 or 'auto', not {text!r}") from None
+
+
+def progress_display(args: argparse.Namespace, make: Callable[[], AbstractContextManager[EventSink]]
+                     ) -> AbstractContextManager[EventSink]:
+    """The progress printer `make()` builds, or none with --json or --quiet."""
+    if args.json or args.quiet:
+        return contextlib.nullcontext(discard)
+    return make()

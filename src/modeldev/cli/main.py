@@ -47,6 +47,9 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
         traceback.print_exception(exc)
     message = str(exc) if isinstance(exc, ModeldevError) else f"{type(exc).__name__}: {exc}"
     print(f"modeldev: error: {message}", file=sys.stderr)
+    log = getattr(args, "session_log", None)
+    if log is not None and code != EXIT_BAD_INPUT:  # bad input is one line; the rest has a log
+        print(f"modeldev: details in {log}", file=sys.stderr)
     return code
 
 

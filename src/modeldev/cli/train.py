@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modeldev.cli.common import common_options, cv_folds, data_source_options, emit_json
+from modeldev.cli.common import (
+    common_options,
+    cv_folds,
+    data_source_options,
+    emit_json,
+    session_options,
+)
 
 
 def add_train_parser(sub: Any) -> None:
@@ -23,6 +29,7 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--experiment", help="MLflow experiment (default {project}_model)")
     p.add_argument("--project", help="project name for the default experiment")
     common_options(p)
+    session_options(p)
     p.set_defaults(handler=run_train)
 
 
@@ -40,7 +47,8 @@ def _figure(run: dict[str, Any], metric: str | None) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """Run Phase 1 and print the result (a table, or one JSON object with --json)."""
     # The engine is imported here, not at the top: `modeldev --help` stays instant.
-    from modeldev.cli.common import source_from_args
+    from modeldev.cli.common import progress_display, source_from_args
+    from modeldev.cli.terminal import session_log
     from modeldev.config import resolve_settings
     from modeldev.console import ProgressPrinter
     from modeldev.events import install_stop_handlers
@@ -56,12 +64,18 @@ def run_train(args: argparse.Namespace) -> int:
         frameworks=[f.strip() for f in args.frameworks.split(",")] if args.frameworks else None,
         primary_metric=args.primary_metric, seed=args.seed, device=args.device,
         experiment=args.experiment, project=args.project, cv=args.cv, workers=args.workers)
-    progress = (lambda e: None) if args.json else ProgressPrinter()
-    summary = run_phase1(request, settings, on_event=progress, should_stop=should_stop).summary()
+    with session_log(settings, "train") as session:
+        args.session_log = session.log_path
+        with progress_display(args, lambda: ProgressPrinter(
+                session.terminal, primary_metric=args.primary_metric)) as progress:
+            result = run_phase1(request, settings, on_event=progress, should_stop=should_stop)
+    summary = result.summary()
     if args.json:
         emit_json(summary)
     else:
         _print_summary(summary)
+        if session.log_path and not args.quiet:
+            print(f"log: {session.log_path}")
     return 0
 
 

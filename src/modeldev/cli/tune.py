@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modeldev.cli.common import common_options, data_source_options, emit_json
+from modeldev.cli.common import common_options, data_source_options, emit_json, session_options
 
 
 def add_tune_parser(sub: Any) -> None:
@@ -24,13 +24,15 @@ def add_tune_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--experiment", help="MLflow experiment when tuning a data source directly")
     common_options(p)
+    session_options(p)
     p.set_defaults(handler=run_tune)
 
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run Phase 2 and print the result (a summary, or one JSON object with --json)."""
     # The engine is imported here, not at the top: `modeldev --help` stays instant.
-    from modeldev.cli.common import source_from_args
+    from modeldev.cli.common import progress_display, source_from_args
+    from modeldev.cli.terminal import session_log
     from modeldev.config import resolve_settings
     from modeldev.console import TuneProgress
     from modeldev.events import install_stop_handlers
@@ -47,32 +49,45 @@ def run_tune(args: argparse.Namespace) -> int:
         primary_metric=args.primary_metric, workers=args.workers,
         dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,
         resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment)
-    result = run_tuning(request, settings, on_event=(lambda e: None) if args.json
-                        else TuneProgress(), should_stop=should_stop)
+    with session_log(settings, "tune") as session:
+        args.session_log = session.log_path
+        with progress_display(args, lambda: TuneProgress(session.terminal)) as progress:
+            result = run_tuning(request, settings, on_event=progress, should_stop=should_stop)
     summary = result.summary()
     if args.json:
         emit_json(summary)
-    else:
-        _print_summary(summary)
+        return 0
+    print_result(summary)
+    if session.log_path and not args.quiet:
+        print(f"log: {session.log_path}")
     return 0
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def print_result(summary: dict[str, Any]) -> None:
     """The tuning's result in a few plain lines: what was tried, the verdict, what goes on."""
+    from modeldev.console import duration
+
     metric, low_high = summary["primary_metric"], summary["improvement_ci_pct"] or [None, None]
-    folds = summary["cv_folds"]
+    folds, wall = summary["cv_folds"], summary["wall_seconds"]
+    how = f"{folds}-fold cross-validation" if folds else "one holdout split"
     print(f"tuned {summary['framework']}: {summary['n_completed']} of "
-          f"{summary['n_combinations']} combinations finished "
-          f"({f'{folds}-fold cross-validation' if folds else 'one holdout split'})")
-    print(f"best parameters: {summary['best_params']}")
-    print(f"test {metric}: tuned {summary['final_metric_value']:.4f}, baseline "
-          f"{summary['baseline_metric_value']:.4f}, improvement {_pct(summary['improvement_pct'])}"
-          f" (95 % interval {_pct(low_high[0])} to {_pct(low_high[1])})")
+          f"{summary['n_combinations']} combinations done, {summary['n_failed']} failed, in "
+          f"{duration(wall)} ({how})")
+    print(f"best params: {summary['best_params']}")
+    print(f"test {metric}: tuned {_number(summary['final_metric_value'])}, baseline "
+          f"{_number(summary['baseline_metric_value'])}, improvement "
+          f"{_pct(summary['improvement_pct'])} (95 % interval {_pct(low_high[0])} to "
+          f"{_pct(low_high[1])})")
     words = {"better": "better than", "worse": "worse than",
              "no_difference": "not distinguishable from"}.get(summary["verdict"], "?")
     print(f"verdict: the tuned model is {words} the baseline; carried forward: the "
           f"{summary['carried_forward']} model")
+    print(f"parent run {summary['parent_run_id']} (experiment {summary['experiment_id']})")
     print(f"artifacts: {summary['artifacts_dir']}")
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _pct(value: float | None) -> str:

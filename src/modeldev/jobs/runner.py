@@ -120,10 +120,11 @@ def run_spec(spec: dict[str, Any], sink: JobSink, should_stop: Any) -> dict[str,
     from modeldev.tuning.session import run_tuning
 
     settings = sink.settings = job_settings(spec)
-    if spec["kind"] == "train":
-        sink.printer = ProgressPrinter()
-        return run_phase1(train_request(spec["args"]), settings, sink, should_stop).summary()
-    sink.printer = TuneProgress()
+    if spec["kind"] == "train":  # job.log is no terminal: plain lines, whatever stderr is
+        request = train_request(spec["args"])
+        sink.printer = ProgressPrinter(primary_metric=request.primary_metric, interactive=False)
+        return run_phase1(request, settings, sink, should_stop).summary()
+    sink.printer = TuneProgress(interactive=False)
     return run_tuning(tune_request(spec["args"]), settings, sink, should_stop).summary()
 
 

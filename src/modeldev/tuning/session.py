@@ -26,6 +26,7 @@ from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
 from modeldev.tuning.finish import finish_tuning
 from modeldev.tuning.grid import expand_grid, grid_to_text, validate_grid
+from modeldev.tuning.naming import tuning_parent_name
 from modeldev.tuning.plan import make_plan
 from modeldev.tuning.trial import TrialShared
 from modeldev.tuning.trials import TrialRun, run_trials, thread_budget
@@ -47,7 +48,7 @@ def _open_parent(request: TuneRequest, tracker: Tracker, base: Baseline, exp_id:
     """The tuning parent run and folder: new, or the resumed one with its finished hashes."""
     if request.resume:
         return _reopen_parent(request.resume, tracker)
-    parent = tracker.start_run(exp_id, f"{base.framework}_tuning_parent", tags={
+    parent = tracker.start_run(exp_id, tuning_parent_name(base.framework), tags={
         T.KIND: T.KIND_TUNING, T.FRAMEWORK: base.framework, T.TASK: base.task,
         T.PRIMARY_METRIC: base.primary_metric, T.PHASE1_RUN_ID: base.training_run_id or "",
         T.N_COMBINATIONS: str(n_combos), T.NOTE: base.note, T.CV_FOLDS: str(split.cv_folds),

@@ -65,11 +65,12 @@ def current_spec(settings: Settings) -> SourceSpec | None:
 
 
 def save_upload(data: bytes, filename: str, settings: Settings) -> str:
-    """Keep an uploaded file in the workspace (content-addressed: never overwritten)."""
+    """Keep an uploaded file in the workspace under its own name, in a folder named by its
+    content hash (never overwritten): the dataset and its default experiment take the name."""
     stem, _, ext = filename.rpartition(".")
     ext = ext.lower() if ext.lower() in UPLOAD_TYPES else "csv"
     digest = hashlib.sha256(data).hexdigest()[:16]
-    path = settings.workspace / "uploads" / f"{digest}_{safe_name(stem or filename)}.{ext}"
+    path = settings.workspace / "uploads" / digest / f"{safe_name(stem or filename)}.{ext}"
     if not path.exists():
         atomic_write_bytes(path, data)
     return str(path)
