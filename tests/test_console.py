@@ -85,8 +85,8 @@ def test_tuning_on_a_terminal_is_a_bar_not_a_line_per_trial(workspace):
         "tune", "--framework", "xgboost_baseline", "--data", str(csv), "--target", "target",
         "--grid", str(ws / "grid.json"), "--workspace", str(ws), "--workers", "2"))
     assert code == 0, "\n".join(screen)
-    assert screen[0] == "tuning xgboost_baseline: 8 combinations in 4 fits on 2 workers, " \
-                        "0 already done"
+    assert screen[0] == "tuning xgboost_baseline: 8 combinations in 25 fits over 5 folds, " \
+                        "2 workers, 0 already done"  # 4 staged groups and the baseline, 5 folds
     assert re.fullmatch(r"  8/8 done, 0 failed, best \d\.\d{4}, in \d+s", screen[1]), screen[1]
     assert screen[2].startswith("tuned xgboost_baseline: 8 of 8 combinations done, 0 failed")
     assert screen[-1].startswith("log: ")
@@ -138,11 +138,16 @@ def test_job_log_lines_from_real_events(workspace):
     for event in events:
         printer(event)
     lines = out.getvalue().splitlines()
-    assert lines[0] == ("task: binary (non-numeric target with 2 classes); split train 120, "
-                        "validation 40, test 40")
-    assert lines[1] == "[1/2] sklearn_logistic_regression on cpu ..."
-    assert lines[2].startswith("    done in ") and "f1_score=" in lines[2]
-    assert lines[3] == "[2/2] xgboost_baseline on cpu ..." and len(lines) == 5
+    assert lines[0] == ("task: binary (non-numeric target with 2 classes); 5-fold "
+                        "cross-validation (128 train / 32 validation rows per fold), 40 test rows")
+    # the two frameworks fit side by side, so their lines may interleave
+    assert len(lines) == 5
+    started = [line for line in lines if line.endswith(" on cpu ...")]
+    assert {line.split()[1] for line in started} == {"sklearn_logistic_regression",
+                                                     "xgboost_baseline"}
+    assert sorted(line.split()[0] for line in started) == ["[1/2]", "[2/2]"]
+    done = [line for line in lines if line.startswith("    done in ")]
+    assert len(done) == 2 and all("f1_score=" in line for line in done)
 
     tune_events: list[dict] = []
     run_tuning(TuneRequest(framework="xgboost_baseline", source=load_table(csv), target="target",

@@ -87,3 +87,42 @@ def test_direction_aware_comparison_and_improvement():
     assert is_better(0.1, None, "rmse") and not is_better(float("nan"), 0.5, "f1_score")
     assert improvement_pct(0.9, 0.8, "f1_score") == pytest.approx(12.5)
     assert improvement_pct(8.0, 10.0, "rmse") == pytest.approx(20.0)
+
+
+def _sklearn_classification(task, y, pred, proba, k):
+    """The same metrics through scikit-learn's own functions (the definitions we mirror)."""
+    avg = {"average": "binary", "pos_label": 1} if task == "binary" else {"average": "weighted"}
+    out = {"accuracy": skm.accuracy_score(y, pred),
+           "precision": skm.precision_score(y, pred, zero_division=0, **avg),
+           "recall": skm.recall_score(y, pred, zero_division=0, **avg),
+           "f1_score": skm.f1_score(y, pred, zero_division=0, **avg),
+           "log_loss": skm.log_loss(y, proba, labels=list(range(k)))}
+    if task == "binary" and len(set(y)) == 2:
+        out["roc_auc"] = skm.roc_auc_score(y, proba[:, 1])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_counted_metrics_equal_scikit_learns(seed):
+    rng = np.random.default_rng(seed)
+    task = "binary" if seed % 2 else "multiclass"
+    k = 2 if task == "binary" else int(rng.integers(3, 6))
+    n = int(rng.integers(5, 400))
+    y = rng.integers(0, k, n)
+    if seed % 7 == 0:  # degenerate: one class only, or a class never predicted
+        y[:] = 0
+    proba = rng.dirichlet(np.ones(k), n)
+    if seed % 5 == 0:  # ties in the scores and exact 0/1 probabilities
+        proba = np.round(proba, 1)
+        proba[0] = np.eye(k)[0]
+        proba = proba / proba.sum(axis=1, keepdims=True)
+    pred = proba.argmax(axis=1)
+    ours = compute_metrics(task, y, pred, proba, k)
+    theirs = _sklearn_classification(task, y, pred, proba, k)
+    for name in ("accuracy", "precision", "recall", "f1_score"):
+        assert ours[name] == theirs[name], (name, ours[name], theirs[name])  # bit for bit
+    assert ours["log_loss"] == pytest.approx(theirs["log_loss"], rel=1e-12, abs=1e-15)
+    if "roc_auc" in theirs:
+        assert ours["roc_auc"] == pytest.approx(theirs["roc_auc"], rel=1e-12, abs=1e-15)
+    elif task == "binary":
+        assert np.isnan(ours["roc_auc"])

@@ -157,10 +157,8 @@ class ProgressPrinter(_Display):
         self.total, self.done, self.best = len(event["frameworks"]), 0, None
         self.started = time.monotonic()
         self.metric = self.primary_metric or default_primary_metric(event["task"])
-        sizes = event.get("sizes")
-        split = (", ".join(f"{k} {v}" for k, v in sizes.items()) if isinstance(sizes, dict)
-                 else str(sizes))
-        self.line(f"task: {event['task']} ({event['task_reason']}); split {split}")
+        self.line(f"task: {event['task']} ({event['task_reason']}); "
+                  f"{evaluation_text(event.get('sizes') or {})}")
         for notice in event.get("notices", []):
             self.line(f"notice: {notice}")
         self.start_bar("Phase 1", self.total)
@@ -184,6 +182,16 @@ class ProgressPrinter(_Display):
         self.update_bar(completed=self.done, status=f"{best} ETA {duration(eta)}".strip())
 
 
+def evaluation_text(sizes: dict[str, Any]) -> str:
+    """'5-fold cross-validation (128 train / 32 validation rows per fold), 40 test rows', or
+    the holdout split's parts."""
+    if not sizes.get("folds"):
+        return (f"one holdout split: train {sizes.get('train')}, validation "
+                f"{sizes.get('validation')}, test {sizes.get('test')}")
+    return (f"{sizes['folds']}-fold cross-validation ({sizes.get('train')} train / "
+            f"{sizes.get('validation')} validation rows per fold), {sizes.get('test')} test rows")
+
+
 class TuneProgress(_Display):
     """Tuning: trials done/total, failures, the best so far and the ETA."""
 
@@ -197,9 +205,11 @@ class TuneProgress(_Display):
         if kind == "session_started":
             self.started = time.monotonic()
             note = f" ({event['note']})" if event.get("note") else ""
+            folds = event.get("cv_folds") or 0
+            on = f" over {folds} folds" if folds else " on one holdout split"
             self.line(f"tuning {event['framework']}: {event['total']} combinations in "
-                      f"{event['tasks']} fits on {event['workers']} workers, {event['skipped']} "
-                      f"already done{note}")
+                      f"{event['tasks']} fits{on}, {event['workers']} workers, "
+                      f"{event['skipped']} already done{note}")
             self.start_bar(f"tuning {event['framework']}", event["total"], event["skipped"])
         elif kind == "trial_finished":
             self._progress(event)

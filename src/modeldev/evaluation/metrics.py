@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
 from modeldev.errors import InputError
+from modeldev.evaluation import classification
 
 CLASSIFICATION_TASKS = ("binary", "multiclass")
 TASKS = (*CLASSIFICATION_TASKS, "regression")
@@ -146,11 +146,11 @@ def compute_metrics(
         return {n: float(_REGRESSION[n](y, p)) for n in wanted}
     y, p = np.asarray(y_true), np.asarray(y_pred)
     k = n_classes or int(max(y.max(), p.max()) + 1)
-    avg = {"average": "binary", "pos_label": 1} if task == "binary" else {"average": "weighted"}
     out: dict[str, float] = {}
-    for n in wanted:
-        if n in _LABEL_METRICS:
-            out[n] = float(_LABEL_METRICS[n](y, p, avg))
+    if any(n in _LABEL_METRICS for n in wanted):
+        counted = classification.label_metrics(classification.confusion_counts(y, p, k),
+                                               binary=task == "binary")
+        out.update({n: counted[n] for n in wanted if n in counted})
     if any(n in ("roc_auc", "log_loss") for n in wanted):
         probs = _probability_metrics(task, y, y_proba, list(range(k)))
         out.update({n: probs[n] for n in wanted if n in probs})
@@ -164,12 +164,7 @@ _REGRESSION: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "r2_score": lambda y, p: skm.r2_score(y, p),
     "mape": lambda y, p: skm.mean_absolute_percentage_error(y, p),
 }
-_LABEL_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, dict[str, Any]], float]] = {
-    "accuracy": lambda y, p, avg: skm.accuracy_score(y, p),
-    "precision": lambda y, p, avg: skm.precision_score(y, p, zero_division=0, **avg),
-    "recall": lambda y, p, avg: skm.recall_score(y, p, zero_division=0, **avg),
-    "f1_score": lambda y, p, avg: skm.f1_score(y, p, zero_division=0, **avg),
-}
+_LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score"})
 
 
 def _probability_metrics(
@@ -179,14 +174,15 @@ def _probability_metrics(
         return {"roc_auc": float("nan"), "log_loss": float("nan")}
     proba = np.clip(np.asarray(proba, float), 0.0, 1.0)
     proba = proba / proba.sum(axis=1, keepdims=True)  # float32 nets sum to 1 +- 1e-7
-    try:
-        if task == "binary":
-            auc = skm.roc_auc_score(y, proba[:, 1])
-        else:
-            auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted", labels=labels)
-    except ValueError:  # a split with one class present has no ROC curve
-        auc = float("nan")
-    return {"roc_auc": float(auc), "log_loss": float(skm.log_loss(y, proba, labels=labels))}
+    if task == "binary":
+        auc = classification.binary_roc_auc(y, proba[:, 1])
+    else:
+        try:
+            auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted",
+                                    labels=labels)
+        except ValueError:  # a split with one class present has no ROC curve
+            auc = float("nan")
+    return {"roc_auc": float(auc), "log_loss": classification.log_loss(y, proba)}
 
 
 def finite_or_none(values: Mapping[str, float | None]) -> dict[str, float | None]:
