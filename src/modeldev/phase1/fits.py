@@ -38,7 +38,10 @@ class Phase1Shared:
         self.cache = FoldCache(self.split)
 
     def warm_up(self) -> None:
-        """Nothing to import ahead: each framework's first task imports its library."""
+        """Import the frameworks' libraries once per worker, before any fit's clock starts:
+        a TensorFlow import takes seconds, which a framework's time limit must not count."""
+        for adapter in self.adapters.values():
+            adapter.is_available()
 
 
 def plan_tasks(frameworks: list[str], split: Split) -> list[TrialTask]:

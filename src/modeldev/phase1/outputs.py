@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from modeldev.artifacts import new_run_dir, write_csv, write_json
+from modeldev.artifacts import write_csv, write_json
 from modeldev.charts.common import save_figure
 from modeldev.charts.comparison import comparison_figure
 from modeldev.config import Limits, Settings
@@ -128,8 +128,8 @@ def manifest(result: TrainingResult, request: TrainRequest) -> dict[str, Any]:
 
 def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker: Tracker,
                          settings: Settings) -> Path:
-    """Write the session's files to its own folder, log them to the parent run, update context."""
-    folder = new_run_dir(settings.artifacts_dir, "training", result.parent_run_id[:8])
+    """Write the session's files to its folder, log them to the parent run, update context."""
+    folder = result.artifacts_dir
     rows = comparison_rows(result)
     write_json(folder / "all_models_metrics.json", rows)
     write_csv(folder / "model_comparison_summary.csv", summary_frame(result))

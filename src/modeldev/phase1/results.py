@@ -33,6 +33,8 @@ class TrainRequest:
     project: str | None = None
     cv: int | None = None  # folds; None: 5 up to 50,000 rows, else one holdout split; 0: holdout
     workers: int | None = None  # fits side by side (default: the cores, at most 4)
+    framework_timeout: float | None = None  # seconds one fit of a framework may take
+    resume: str | None = None  # a Phase 1 parent run to finish: only its missing frameworks
 
     def experiment_name(self) -> str:
         """--experiment, else `{project}_model` (the project: --project or the dataset's name)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modeldev import events as ev
+from modeldev.artifacts import new_run_dir, write_json
 from modeldev.config import Settings
 from modeldev.data.loading import dataset_hash
 from modeldev.data.split import Split, make_split
@@ -29,6 +30,13 @@ from modeldev.phase1 import record
 from modeldev.phase1.fits import FIT_STARTED, Phase1Shared, fit_task, plan_tasks
 from modeldev.phase1.outputs import write_phase1_outputs
 from modeldev.phase1.results import FrameworkResult, TrainingResult, TrainRequest
+from modeldev.phase1.resume import (
+    SPEC_FILE,
+    reopen,
+    restore_finished,
+    resume_request,
+    session_spec,
+)
 from modeldev.tracking import tags as T
 from modeldev.tracking.tracker import Tracker
 
@@ -48,7 +56,11 @@ class _Pending:
 
 def run_phase1(request: TrainRequest, settings: Settings, on_event: ev.EventSink = ev.discard,
                should_stop: Callable[[], bool] = lambda: False) -> TrainingResult:
-    """Validate, split, fit every framework on every fold, log everything, choose the winner."""
+    """Validate, split, fit every framework on every fold, log everything, choose the winner
+    (with `request.resume`, finish an earlier session: only its missing frameworks)."""
+    tracker = Tracker(settings)
+    if request.resume:
+        request = resume_request(tracker, request)
     data = prepare(request.source.frame, request.target or request.source.target, request.task,
                    settings.limits)
     primary = request.primary_metric or default_primary_metric(data.task)
@@ -57,30 +69,31 @@ def run_phase1(request: TrainRequest, settings: Settings, on_event: ev.EventSink
     if not adapters:
         raise InputError(f"No framework applies to {data.task} tasks.")
     split = make_split(data, request.seed, request.cv)
-    tracker = Tracker(settings)
     exp_name = request.experiment_name()
-    exp_id = tracker.experiment_id(exp_name)
-    tracker.sweep_stale_runs([exp_id])
     ds_hash = dataset_hash(request.source.frame)
-    parent = tracker.start_run(exp_id, "phase1_baselines", tags={
+    exp_id, parent, folder = _open_session(request, settings, tracker, data.task, split, {
         T.KIND: T.KIND_PHASE1, T.TASK: data.task, T.DATASET: request.source.name,
         T.DATASET_HASH: ds_hash, T.SPLIT_SEED: str(request.seed), T.PRIMARY_METRIC: primary,
         T.CV_FOLDS: str(split.cv_folds)})
+    if not request.resume:
+        write_json(folder / SPEC_FILE, session_spec(request, split.cv_folds,
+                                                     [a.name for a in adapters], primary))
     notices = [*data.notices, *split.notices]
-    on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, experiment_id=exp_id,
-                           task=data.task, task_reason=data.task_reason, notices=notices,
-                           frameworks=[a.name for a in adapters], sizes=split.sizes,
-                           cv_folds=split.cv_folds))
     result = TrainingResult(
         tracking_uri=tracker.tracking_uri, experiment_id=exp_id, experiment_name=exp_name,
         parent_run_id=parent, task=data.task, primary_metric=primary, runs=[], best=None,
-        artifacts_dir=Path(), notices=notices, split=split, data=data, dataset_hash=ds_hash)
+        artifacts_dir=folder, notices=notices, split=split, data=data, dataset_hash=ds_hash)
     try:
-        pending = _start_runs(adapters, request, result, tracker, on_event)
+        done = restore_finished(tracker, parent, split, primary) if request.resume else {}
+        on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, experiment_id=exp_id,
+                               task=data.task, task_reason=data.task_reason, notices=notices,
+                               frameworks=[a.name for a in adapters], sizes=split.sizes,
+                               cv_folds=split.cv_folds, resumed=sorted(done)))
+        pending = _start_runs(adapters, request, result, tracker, on_event, done)
         _fit_all(pending, request, split, tracker, primary, on_event, should_stop)
         result.selection = choose(result.runs, split, primary)
         result.best = next((r for r in result.runs if r.name == result.selection.winner), None)
-        result.artifacts_dir = write_phase1_outputs(result, request, tracker, settings)
+        write_phase1_outputs(result, request, tracker, settings)
     except BaseException:
         _end_open_runs(tracker, result, "KILLED")
         raise
@@ -108,11 +121,30 @@ def choose(runs: list[FrameworkResult], split: Split, primary: str) -> Selection
                            n_valid)
 
 
+def _open_session(request: TrainRequest, settings: Settings, tracker: Tracker, task: str,
+                  split: Split, tags: dict[str, str]) -> tuple[str, str, Path]:
+    """The session's experiment, parent run and folder: new, or the resumed session's."""
+    if request.resume:
+        exp_id, folder = reopen(tracker, request.resume)
+        return exp_id, request.resume, folder
+    exp_id = tracker.experiment_id(request.experiment_name())
+    tracker.sweep_stale_runs([exp_id])
+    parent = tracker.start_run(exp_id, "phase1_baselines", tags=tags)
+    folder = new_run_dir(settings.artifacts_dir, "training", parent[:8])
+    tracker.set_tags(parent, {T.ARTIFACTS_DIR: str(folder)})
+    return exp_id, parent, folder
+
+
 def _start_runs(adapters: list[Framework], request: TrainRequest, result: TrainingResult,
-                tracker: Tracker, on_event: ev.EventSink) -> dict[str, _Pending]:
-    """One RUNNING child run per framework; one whose library is missing fails at once."""
+                tracker: Tracker, on_event: ev.EventSink,
+                done: dict[str, FrameworkResult]) -> dict[str, _Pending]:
+    """One RUNNING child run per framework still to fit (those `done` are kept as they are);
+    one whose library is missing fails at once."""
     pending = {}
     for adapter in adapters:
+        if adapter.name in done:
+            result.runs.append(done[adapter.name])
+            continue
         device, _ = resolve_device(request.device, adapter)
         run_id = tracker.start_run(result.experiment_id, adapter.name, result.parent_run_id, tags={
             T.FRAMEWORK: adapter.name, T.TASK: result.task, T.DATASET_HASH: result.dataset_hash,
@@ -157,7 +189,7 @@ def _fit_all(pending: dict[str, _Pending], request: TrainRequest, split: Split,
                                    **{k: v for k, v in event.items() if k != "type"}))
 
     for outcome in run_local(tasks, fit_task, shared, workers, shared.threads,
-                             should_stop=should_stop, on_progress=progress):
+                             request.framework_timeout, should_stop, progress):
         _collect(pending, outcome, split, tracker, primary, on_event)
     if should_stop():
         raise ev.Cancelled("cancelled")

@@ -1,0 +1,130 @@
+"""Resuming a Phase 1 session: the same data, split and options, only the missing frameworks.
+
+A session writes `session_spec.json` into its folder when it starts. `modeldev train --resume
+PARENT_RUN_ID` reads it back, reloads the data (refused if its hash changed), rebuilds the same
+folds, restores every framework that already has a FINISHED run under the parent (its fold
+scores, test figures and model come from MLflow), and fits only the others, under the same
+parent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from modeldev.data.loading import dataset_hash, reload_source
+from modeldev.data.split import Split
+from modeldev.errors import InputError
+from modeldev.evaluation.metrics import task_metric_names
+from modeldev.evaluation.statistics import FoldSummary
+from modeldev.phase1.record import MEASURED
+from modeldev.phase1.results import FrameworkResult, TrainRequest
+from modeldev.tracking import tags as T
+from modeldev.tracking.records import RunRecord
+from modeldev.tracking.support import owner_tags
+from modeldev.tracking.tracker import Tracker
+
+SPEC_FILE = "session_spec.json"
+
+
+def session_spec(request: TrainRequest, cv_folds: int, frameworks: list[str],
+                 primary: str) -> dict[str, Any]:
+    """What a resume needs to run the same session again."""
+    src = request.source
+    return {"source": {"name": src.name, "origin": src.origin, "hash": dataset_hash(src.frame),
+                       "target": request.target or src.target},
+            "task": request.task, "frameworks": frameworks, "primary_metric": primary,
+            "seed": request.seed, "cv_folds": cv_folds, "device": request.device,
+            "experiment": request.experiment, "project": request.project,
+            "framework_timeout": request.framework_timeout}
+
+
+def _parent(tracker: Tracker, run_id: str) -> RunRecord:
+    run = tracker.get_run(run_id)
+    if run.tags.get(T.KIND) != T.KIND_PHASE1:
+        raise InputError(f"Run {run_id} is not a Phase 1 session (modeldev train).")
+    return run
+
+
+def resume_request(tracker: Tracker, request: TrainRequest) -> TrainRequest:
+    """The original session's request, its data reloaded (or the data passed, hash-checked)."""
+    assert request.resume is not None
+    run = _parent(tracker, request.resume)
+    path = Path(run.tags.get(T.ARTIFACTS_DIR, "")) / SPEC_FILE
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise InputError(f"Session {request.resume} cannot be resumed: it has no {SPEC_FILE} "
+                         "(it was started by an earlier version, or its folder is gone).") \
+            from None
+    src = spec["source"]
+    if request.source is not None and request.source.origin == src["origin"]:
+        source = request.source
+        if dataset_hash(source.frame) != src["hash"]:
+            raise InputError("The data given differs from the data this session started with "
+                             "(its hash differs).")
+    elif src["origin"]:
+        source = reload_source(src["origin"], src["hash"])
+    else:
+        raise InputError("This session trained an in-memory table: pass the same data again "
+                         "to resume it.")
+    return replace(request, source=source, target=src["target"], task=spec["task"],
+                   frameworks=spec["frameworks"], primary_metric=spec["primary_metric"],
+                   seed=spec["seed"], cv=spec["cv_folds"], device=spec["device"],
+                   experiment=spec["experiment"], project=spec["project"],
+                   framework_timeout=request.framework_timeout or spec["framework_timeout"])
+
+
+def reopen(tracker: Tracker, parent_id: str) -> tuple[str, Path]:
+    """Sweep stale runs, refuse a live session, set its parent RUNNING again under this process;
+    return its experiment and folder."""
+    run = _parent(tracker, parent_id)
+    tracker.sweep_stale_runs([run.experiment_id])
+    if tracker.get_run(parent_id).status == "RUNNING":
+        raise InputError(f"Session {parent_id} is still running (its process is alive, or on "
+                         "another machine); stop it before resuming.")
+    tracker.reopen_run(parent_id)
+    owner = {k: v for k, v in owner_tags().items() if k.startswith("modeldev.")}
+    tracker.set_tags(parent_id, {**owner, T.RESUMED_AT: str(int(time.time()))})
+    return run.experiment_id, Path(run.tags[T.ARTIFACTS_DIR])
+
+
+def restore_finished(tracker: Tracker, parent_id: str, split: Split,
+                     primary: str) -> dict[str, FrameworkResult]:
+    """Every framework with a FINISHED run under the parent, as it was logged."""
+    out: dict[str, FrameworkResult] = {}
+    for run in tracker.child_runs(parent_id):
+        name = run.tags.get(T.FRAMEWORK, "")
+        if run.tags.get(T.KIND) != T.KIND_PHASE1_MODEL or run.status != "FINISHED" or \
+                name in out:
+            continue
+        restored = FrameworkResult(
+            name=name, run_id=run.run_id, status="FINISHED", params=dict(run.params),
+            metrics={k: v for k, v in run.metrics.items()
+                     if k in task_metric_names(split.task)},
+            cv=_summaries(run.metrics, split), device=run.tags.get(T.DEVICE, "cpu"),
+            test_metrics={k.removeprefix("test_"): v for k, v in run.metrics.items()
+                          if k.startswith("test_")},
+            model_uri=tracker.model_location(run.model_ids[0]) if run.model_ids else None)
+        if split.holdout and run.model_ids:  # the holdout comparison needs its outputs
+            model = tracker.load_fitted(run.model_ids[0])
+            restored.valid_outputs = model.outputs(model.transform(split.fold_valid(0)[0]))
+        out[name] = restored
+    return out
+
+
+def _summaries(metrics: dict[str, float], split: Split) -> dict[str, FoldSummary]:
+    """The fold summaries a run logged (`m`, `m_std`, `m_ci_low`, `m_ci_high`, `m_foldJ`)."""
+    out = {}
+    for name in task_metric_names(split.task):
+        if name not in metrics or (name in MEASURED and name != "training_time"):
+            continue
+        folds = [metrics[f"{name}_fold{j}"] for j in range(1, len(split.folds) + 1)
+                 if f"{name}_fold{j}" in metrics] or [metrics[name]]
+        out[name] = FoldSummary(metrics[name], metrics.get(f"{name}_std"),
+                                metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high"),
+                                folds)
+    return out
