@@ -40,6 +40,11 @@ cv_col.selectbox("Evaluation", S.CV_CHOICES, key=S.CV, format_func=S.CV_LABELS.g
 right.text_input("MLflow experiment", key=S.EXPERIMENT_NAME,
                  placeholder=f"{choice['source'].name}_model",
                  help="empty: the dataset name followed by _model")
+st.session_state.setdefault(S.FRAMEWORK_TIMEOUT, 0)
+st.number_input("Time limit per fit (seconds, 0: none)", min_value=0, step=60,
+                key=S.FRAMEWORK_TIMEOUT,
+                help="a framework whose fit (one fold, or the final fit) runs longer fails "
+                     "with 'timed out'; the others go on")
 if data is not None:
     setup.checklist(data.task, st.session_state.get(S.DEVICE, "auto"))
 else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from modeldev.frameworks.registry import framework_names
-from modeldev.ui import common, job_panel, progress, routing, setup
+from modeldev.tracking import tags as T
+from modeldev.ui import common, job_panel, progress, resume, routing, setup
 from modeldev.ui import data_source as ds
 from modeldev.ui import state as S
 
@@ -55,5 +56,7 @@ if clicked and args is not None:
         st.rerun()
 
 job_panel.progress_section(settings, job, progress.train_body, S.TRAIN_CANCEL, "training")
+resume.offer(T.KIND_PHASE1, {"framework_timeout": setup.time_limit(S.FRAMEWORK_TIMEOUT)},
+             owner, running, S.TRAIN_RESUME_PICK, S.TRAIN_RESUME)
 if job is not None and job["state"] == "finished":
     st.page_link(S.PAGE_COMPARISON, label="See the comparison", icon=":material/bar_chart:")

@@ -7,8 +7,19 @@ import streamlit as st
 
 from modeldev.execution.common import default_workers
 from modeldev.frameworks.registry import get_framework
+from modeldev.tracking import tags as T
 from modeldev.tuning.baseline import choose_framework, tunable
-from modeldev.ui import common, grid_editor, job_panel, progress, results, routing, sessions
+from modeldev.ui import (
+    common,
+    grid_editor,
+    job_panel,
+    progress,
+    results,
+    resume,
+    routing,
+    sessions,
+    setup,
+)
 from modeldev.ui import state as S
 
 routing.ensure_router()
@@ -51,8 +62,13 @@ if st.button("Reset to the default grid", key=S.TUNE_RESET, icon=":material/rest
     st.rerun()
 grid = grid_editor.editor(adapter, task, settings.limits.max_combinations)
 st.session_state.setdefault(S.TUNE_WORKERS, default_workers())
-workers = int(st.number_input("Parallel workers", min_value=1, max_value=256, step=1,
-                              key=S.TUNE_WORKERS))
+left, right = st.columns(2)
+workers = int(left.number_input("Parallel workers", min_value=1, max_value=256, step=1,
+                                key=S.TUNE_WORKERS))
+st.session_state.setdefault(S.TUNE_TIMEOUT, 0)
+right.number_input("Trial time limit (seconds, 0: none)", min_value=0, step=30,
+                   key=S.TUNE_TIMEOUT, help="a trial running longer is killed and logged FAILED")
+trial_timeout = setup.time_limit(S.TUNE_TIMEOUT)
 if grid is not None:
     row = next(r for r in ranking if r["name"] == framework)
     est = grid_editor.estimate(grid, adapter, task, row["metrics"].get("training_time"), workers)
@@ -66,12 +82,14 @@ running = job is not None and job["state"] in common.ACTIVE_STATES
 if st.button("Start tuning", key=S.TUNE_START, type="primary", icon=":material/play_arrow:",
              disabled=grid is None or running) and grid is not None:
     args = {"training_run_id": session["run_id"], "framework": framework, "grid": grid,
-            "primary_metric": metric, "workers": workers, "trial_timeout": None,
+            "primary_metric": metric, "workers": workers, "trial_timeout": trial_timeout,
             "resume": None, "dask_scheduler": None}
     if job_panel.submit("tune", args, owner, f"{framework}: {est['combinations']} combinations"):
         st.rerun()
 
 job_panel.progress_section(settings, job, progress.tune_body, S.TUNE_CANCEL, "tuning")
+resume.offer(T.KIND_TUNING, {"workers": workers, "trial_timeout": trial_timeout}, owner,
+             running, S.TUNE_RESUME_PICK, S.TUNE_RESUME)
 
 st.subheader("Results")
 parent = sessions.pick(sessions.tuning_parents(experiment), "Tuning run", S.TUNE_PARENT_PICK,

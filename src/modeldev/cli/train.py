@@ -17,7 +17,7 @@ from modeldev.cli.common import (
 def add_train_parser(sub: Any) -> None:
     """Register the `train` subcommand."""
     p = sub.add_parser("train", help="Phase 1: baselines of every framework")
-    data_source_options(p, required=True)
+    data_source_options(p, required=False)  # one of them, unless --resume
     p.add_argument("--frameworks", help="comma-separated framework names (default: all)")
     p.add_argument("--primary-metric", help="default f1_score (classification), rmse (regression)")
     p.add_argument("--seed", type=int, default=42)
@@ -26,6 +26,11 @@ def add_train_parser(sub: Any) -> None:
                         "50,000 rows, holdout above)")
     p.add_argument("--workers", type=int, help="fits side by side (default: the cores, at most 4)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--framework-timeout", type=float, metavar="SECONDS",
+                   help="seconds one fit of a framework may take before it fails (default: none)")
+    p.add_argument("--resume", metavar="PARENT_RUN_ID",
+                   help="finish a failed, cancelled or killed session: the same data, split and "
+                        "options; only the frameworks without a FINISHED run are fitted")
     p.add_argument("--experiment", help="MLflow experiment (default {project}_model)")
     p.add_argument("--project", help="project name for the default experiment")
     common_options(p)
@@ -51,24 +56,35 @@ def run_train(args: argparse.Namespace) -> int:
     from modeldev.cli.terminal import session_log
     from modeldev.config import resolve_settings
     from modeldev.console import ProgressPrinter
+    from modeldev.errors import InputError
     from modeldev.events import install_stop_handlers
     from modeldev.phase1.results import TrainRequest
-    from modeldev.phase1.run import run_phase1
+    from modeldev.phase1.run import resume_phase1, run_phase1
 
     should_stop = install_stop_handlers()
     settings = resolve_settings(args.workspace)
     source = source_from_args(args)
-    assert source is not None  # the parser requires one of --data, --demo, --context
-    request = TrainRequest(
-        source=source, target=args.target, task=args.task,
-        frameworks=[f.strip() for f in args.frameworks.split(",")] if args.frameworks else None,
-        primary_metric=args.primary_metric, seed=args.seed, device=args.device,
-        experiment=args.experiment, project=args.project, cv=args.cv, workers=args.workers)
+    if source is None and not args.resume:
+        raise InputError("modeldev train needs --data, --demo or --context (or --resume "
+                         "PARENT_RUN_ID).")
     with session_log(settings, "train") as session:
         args.session_log = session.log_path
         with progress_display(args, lambda: ProgressPrinter(
                 session.terminal, primary_metric=args.primary_metric)) as progress:
-            result = run_phase1(request, settings, on_event=progress, should_stop=should_stop)
+            if args.resume:
+                result = resume_phase1(args.resume, settings, source, args.framework_timeout,
+                                       on_event=progress, should_stop=should_stop)
+            else:
+                assert source is not None
+                request = TrainRequest(
+                    source=source, target=args.target, task=args.task,
+                    frameworks=[f.strip() for f in args.frameworks.split(",")]
+                    if args.frameworks else None,
+                    primary_metric=args.primary_metric, seed=args.seed, device=args.device,
+                    experiment=args.experiment, project=args.project, cv=args.cv,
+                    workers=args.workers, framework_timeout=args.framework_timeout)
+                result = run_phase1(request, settings, on_event=progress,
+                                    should_stop=should_stop)
     summary = result.summary()
     if args.json:
         emit_json(summary)

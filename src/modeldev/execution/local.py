@@ -242,35 +242,45 @@ def run_local(tasks: Sequence[TrialTask], worker_fn: WorkerFn, shared: Any, work
               threads_per_worker: int, timeout: float | None = None,
               should_stop: Callable[[], bool] = lambda: False,
               on_progress: Callable[[dict[str, Any]], None] | None = None,
-              ) -> Iterator[TaskOutcome]:
+              skip: Callable[[TrialTask], bool] | None = None) -> Iterator[TaskOutcome]:
     """Run tasks on `workers` local processes; yield outcomes as they complete.
 
     Arguments are checked at the call (InputError); processes start on the first `next()` and
     are all gone when the generator ends, stops (`should_stop()` true) or is closed early.
-    Events a task sends with `common.report` reach `on_progress` in this thread.
+    Events a task sends with `common.report` reach `on_progress` in this thread. A waiting
+    task for which `skip(task)` has become true is dropped unrun and yields nothing.
     """
     check_tasks(tasks, timeout)
     if workers < 1:
         raise InputError(f"The number of workers must be at least 1, not {workers}.")
     thread_caps(threads_per_worker)
     return _iterate_local(tasks, worker_fn, shared, workers, threads_per_worker, timeout,
-                          should_stop, on_progress or _drop)
+                          should_stop, on_progress or _drop, skip or _keep)
 
 
 def _drop(_event: dict[str, Any]) -> None:
     return None
 
 
+def _keep(_task: TrialTask) -> bool:
+    return False
+
+
 def _iterate_local(tasks: Sequence[TrialTask], worker_fn: WorkerFn, shared: Any, workers: int,
                    threads: int, timeout: float | None, should_stop: Callable[[], bool],
-                   on_progress: Callable[[dict[str, Any]], None]) -> Iterator[TaskOutcome]:
+                   on_progress: Callable[[dict[str, Any]], None],
+                   skip: Callable[[TrialTask], bool]) -> Iterator[TaskOutcome]:
     """The generator behind `run_local` (arguments already checked)."""
     pending, remaining = deque(tasks), len(tasks)
     if not remaining:
         return
     pool = _LocalPool(worker_fn, shared, threads, on_progress)
     try:
-        while remaining and not should_stop():
+        while not should_stop():
+            kept = deque(task for task in pending if not skip(task))
+            remaining, pending = remaining - (len(pending) - len(kept)), kept
+            if not remaining:
+                break
             busy = sum(1 for w in pool.workers if w.task is not None)
             pool.refill(min(workers, busy + len(pending)))
             outcomes = pool.poll(timeout)

@@ -77,7 +77,8 @@ def train_request(args: dict[str, Any]) -> TrainRequest:
         task=args.get("task") or "auto", frameworks=list(frameworks) if frameworks else None,
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
-        project=args.get("project"), cv=args.get("cv"), workers=args.get("workers"))
+        project=args.get("project"), cv=args.get("cv"), workers=args.get("workers"),
+        framework_timeout=args.get("framework_timeout"))
 
 
 def tune_request(args: dict[str, Any]) -> TuneRequest:
@@ -116,12 +117,18 @@ def job_settings(spec: dict[str, Any]) -> Settings:
 def run_spec(spec: dict[str, Any], sink: JobSink, should_stop: Any) -> dict[str, Any]:
     """Run the job's engine call with `sink` as its event sink; return the CLI's summary."""
     from modeldev.console import ProgressPrinter, TuneProgress
-    from modeldev.phase1.run import run_phase1
+    from modeldev.phase1.run import resume_phase1, run_phase1
     from modeldev.tuning.session import run_tuning
 
     settings = sink.settings = job_settings(spec)
+    args = spec["args"]
+    if spec["kind"] == "train" and args.get("resume"):
+        sink.printer = ProgressPrinter(interactive=False)
+        source = _source(args) if args.get("data") or args.get("demo") else None
+        return resume_phase1(args["resume"], settings, source, args.get("framework_timeout"),
+                             sink, should_stop).summary()
     if spec["kind"] == "train":  # job.log is no terminal: plain lines, whatever stderr is
-        request = train_request(spec["args"])
+        request = train_request(args)
         sink.printer = ProgressPrinter(primary_metric=request.primary_metric, interactive=False)
         return run_phase1(request, settings, sink, should_stop).summary()
     sink.printer = TuneProgress(interactive=False)

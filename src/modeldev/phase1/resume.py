@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modeldev.data.loading import dataset_hash, reload_source
+from modeldev.data.loading import Source, dataset_hash, reload_source
 from modeldev.data.split import Split
 from modeldev.errors import InputError
 from modeldev.evaluation.metrics import task_metric_names
@@ -49,20 +48,19 @@ def _parent(tracker: Tracker, run_id: str) -> RunRecord:
     return run
 
 
-def resume_request(tracker: Tracker, request: TrainRequest) -> TrainRequest:
-    """The original session's request, its data reloaded (or the data passed, hash-checked)."""
-    assert request.resume is not None
-    run = _parent(tracker, request.resume)
+def resume_request(tracker: Tracker, parent_id: str, source: Source | None = None,
+                   framework_timeout: float | None = None) -> TrainRequest:
+    """The original session's request, its data reloaded (or `source`, hash-checked)."""
+    run = _parent(tracker, parent_id)
     path = Path(run.tags.get(T.ARTIFACTS_DIR, "")) / SPEC_FILE
     try:
         spec = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise InputError(f"Session {request.resume} cannot be resumed: it has no {SPEC_FILE} "
+        raise InputError(f"Session {parent_id} cannot be resumed: it has no {SPEC_FILE} "
                          "(it was started by an earlier version, or its folder is gone).") \
             from None
     src = spec["source"]
-    if request.source is not None and request.source.origin == src["origin"]:
-        source = request.source
+    if source is not None:
         if dataset_hash(source.frame) != src["hash"]:
             raise InputError("The data given differs from the data this session started with "
                              "(its hash differs).")
@@ -71,11 +69,12 @@ def resume_request(tracker: Tracker, request: TrainRequest) -> TrainRequest:
     else:
         raise InputError("This session trained an in-memory table: pass the same data again "
                          "to resume it.")
-    return replace(request, source=source, target=src["target"], task=spec["task"],
-                   frameworks=spec["frameworks"], primary_metric=spec["primary_metric"],
-                   seed=spec["seed"], cv=spec["cv_folds"], device=spec["device"],
-                   experiment=spec["experiment"], project=spec["project"],
-                   framework_timeout=request.framework_timeout or spec["framework_timeout"])
+    return TrainRequest(source=source, target=src["target"], task=spec["task"],
+                        frameworks=spec["frameworks"], primary_metric=spec["primary_metric"],
+                        seed=spec["seed"], cv=spec["cv_folds"], device=spec["device"],
+                        experiment=spec["experiment"], project=spec["project"],
+                        framework_timeout=framework_timeout or spec["framework_timeout"],
+                        resume=parent_id)
 
 
 def reopen(tracker: Tracker, parent_id: str) -> tuple[str, Path]:
@@ -94,12 +93,17 @@ def reopen(tracker: Tracker, parent_id: str) -> tuple[str, Path]:
 
 def restore_finished(tracker: Tracker, parent_id: str, split: Split,
                      primary: str) -> dict[str, FrameworkResult]:
-    """Every framework with a FINISHED run under the parent, as it was logged."""
+    """Every framework with a FINISHED run under the parent, as it was logged; the others'
+    runs (failed, killed) are deleted, so each framework keeps one run once refitted."""
     out: dict[str, FrameworkResult] = {}
+    dropped = 0
     for run in tracker.child_runs(parent_id):
         name = run.tags.get(T.FRAMEWORK, "")
-        if run.tags.get(T.KIND) != T.KIND_PHASE1_MODEL or run.status != "FINISHED" or \
-                name in out:
+        if run.tags.get(T.KIND) != T.KIND_PHASE1_MODEL:
+            continue
+        if run.status != "FINISHED" or name in out:
+            tracker.delete_run(run.run_id)
+            dropped += 1
             continue
         restored = FrameworkResult(
             name=name, run_id=run.run_id, status="FINISHED", params=dict(run.params),
@@ -113,6 +117,7 @@ def restore_finished(tracker: Tracker, parent_id: str, split: Split,
             model = tracker.load_fitted(run.model_ids[0])
             restored.valid_outputs = model.outputs(model.transform(split.fold_valid(0)[0]))
         out[name] = restored
+    tracker.set_tags(parent_id, {T.RESUME_DROPPED: str(dropped)})
     return out
 
 

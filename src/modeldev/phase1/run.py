@@ -15,17 +15,18 @@ from typing import Any
 from modeldev import events as ev
 from modeldev.artifacts import new_run_dir, write_json
 from modeldev.config import Settings
-from modeldev.data.loading import dataset_hash
+from modeldev.data.loading import Source, dataset_hash
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.errors import AllFailedError, InputError
 from modeldev.evaluation.metrics import check_primary_metric, default_primary_metric
 from modeldev.evaluation.selection import Selection, select_by_folds, select_by_rows
-from modeldev.execution.common import TaskOutcome, default_workers
+from modeldev.execution.common import TaskOutcome, TrialTask, default_workers
 from modeldev.execution.local import run_local
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import frameworks_for
 from modeldev.gpu import resolve_device
+from modeldev.locks import resume_lock
 from modeldev.phase1 import record
 from modeldev.phase1.fits import FIT_STARTED, Phase1Shared, fit_task, plan_tasks
 from modeldev.phase1.outputs import write_phase1_outputs
@@ -57,10 +58,22 @@ class _Pending:
 def run_phase1(request: TrainRequest, settings: Settings, on_event: ev.EventSink = ev.discard,
                should_stop: Callable[[], bool] = lambda: False) -> TrainingResult:
     """Validate, split, fit every framework on every fold, log everything, choose the winner
-    (with `request.resume`, finish an earlier session: only its missing frameworks)."""
-    tracker = Tracker(settings)
-    if request.resume:
-        request = resume_request(tracker, request)
+    (a request from `resume_request` finishes an earlier session: only its missing frameworks)."""
+    with resume_lock(settings.workspace, request.resume):
+        return _run(request, settings, Tracker(settings), on_event, should_stop)
+
+
+def resume_phase1(parent_run_id: str, settings: Settings, source: Source | None = None,
+                  framework_timeout: float | None = None, on_event: ev.EventSink = ev.discard,
+                  should_stop: Callable[[], bool] = lambda: False) -> TrainingResult:
+    """Finish an earlier session: the same data, split and options, only missing frameworks."""
+    request = resume_request(Tracker(settings), parent_run_id, source, framework_timeout)
+    return run_phase1(request, settings, on_event, should_stop)
+
+
+def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: ev.EventSink,
+         should_stop: Callable[[], bool]) -> TrainingResult:
+    """run_phase1 once the request is complete (and a resumed session's lock is held)."""
     data = prepare(request.source.frame, request.target or request.source.target, request.task,
                    settings.limits)
     primary = request.primary_metric or default_primary_metric(data.task)
@@ -188,8 +201,11 @@ def _fit_all(pending: dict[str, _Pending], request: TrainRequest, split: Split,
             on_event(ev.make_event(str(event.get("type")),
                                    **{k: v for k, v in event.items() if k != "type"}))
 
+    def failed(task: TrialTask) -> bool:  # a framework that failed once runs no more fits
+        return pending[task.key.split(":", 1)[0]].run.status != "RUNNING"
+
     for outcome in run_local(tasks, fit_task, shared, workers, shared.threads,
-                             request.framework_timeout, should_stop, progress):
+                             request.framework_timeout, should_stop, progress, failed):
         _collect(pending, outcome, split, tracker, primary, on_event)
     if should_stop():
         raise ev.Cancelled("cancelled")

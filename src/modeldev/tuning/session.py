@@ -19,6 +19,7 @@ from modeldev.evaluation.metrics import check_primary_metric
 from modeldev.execution.common import default_workers
 from modeldev.frameworks.registry import get_framework
 from modeldev.gpu import resolve_device
+from modeldev.locks import resume_lock
 from modeldev.tracking import tags as T
 from modeldev.tracking.records import RunRecord
 from modeldev.tracking.support import owner_tags
@@ -156,6 +157,13 @@ def _experiment(request: TuneRequest, tracker: Tracker, base: Baseline) -> str:
 def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink = ev.discard,
                should_stop: Callable[[], bool] = lambda: False) -> TuneResult:
     """Tune the best (or named) framework over its grid; everything logged and written."""
+    with resume_lock(settings.workspace, request.resume):
+        return _run_tuning(request, settings, on_event, should_stop)
+
+
+def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink,
+                should_stop: Callable[[], bool]) -> TuneResult:
+    """run_tuning while a resumed parent's lock is held."""
     started = time.time()
     tracker = Tracker(settings)
     request = _spec_for_resume(request, tracker)

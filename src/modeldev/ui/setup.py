@@ -79,6 +79,12 @@ def cv_choice() -> int | None:
     return None if value == "auto" else int(value)
 
 
+def time_limit(key: str) -> float | None:
+    """A time-limit input's value in seconds; 0 (the default) means none."""
+    value = float(st.session_state.get(key) or 0)
+    return value if value > 0 else None
+
+
 def train_args(choice: dict[str, Any]) -> dict[str, Any]:
     """The train JobSpec args for the current setup (see modeldev.jobs.store)."""
     data = choice["prepared"]
@@ -89,5 +95,5 @@ def train_args(choice: dict[str, Any]) -> dict[str, Any]:
             "frameworks": chosen_frameworks(data.task),
             "primary_metric": metric if metric in metric_options(data.task) else None,
             "seed": int(st.session_state.get(S.SEED, DEFAULT_SEED)),
-            "cv": cv_choice(),
+            "cv": cv_choice(), "framework_timeout": time_limit(S.FRAMEWORK_TIMEOUT),
             "device": st.session_state.get(S.DEVICE, "auto"), "experiment": experiment}

@@ -43,6 +43,7 @@ METRIC = "data_metric"
 SEED = "data_seed"
 DEVICE = "data_device"
 CV = "data_cv"
+FRAMEWORK_TIMEOUT = "data_framework_timeout"
 EXPERIMENT_NAME = "data_experiment"
 FRAMEWORK_PREFIX = "data_fw_"
 UPLOADED_PATH = "data_uploaded_path"  # where the last upload was saved (not a widget)
@@ -50,6 +51,8 @@ UPLOADED_PATH = "data_uploaded_path"  # where the last upload was saved (not a w
 # Training page.
 TRAIN_START = "train_start"
 TRAIN_CANCEL = "train_cancel"
+TRAIN_RESUME_PICK = "train_resume_pick"
+TRAIN_RESUME = "train_resume"
 
 # Comparison page.
 SESSION_PICK = "session_pick"
@@ -62,6 +65,9 @@ TUNE_START = "tune_start"
 TUNE_CANCEL = "tune_cancel"
 TUNE_PARENT_PICK = "tune_parent_pick"
 TUNE_RESET = "tune_reset_grid"
+TUNE_TIMEOUT = "tune_trial_timeout"
+TUNE_RESUME_PICK = "tune_resume_pick"
+TUNE_RESUME = "tune_resume"
 
 # Runs page.
 RUNS_PICK = "runs_pick"
@@ -77,7 +83,7 @@ SOURCE_KINDS = ("demo", "upload", "path", "context")
 SOURCE_LABELS = {"demo": "Built-in demo", "upload": "Upload a file",
                  "path": "File on the server", "context": "pipeline_context.json"}
 PERSISTENT = (SRC_KIND, SRC_DEMO, SRC_PATH, SRC_CONTEXT, TARGET, TASK, METRIC, SEED, DEVICE,
-              CV, EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS)
+              CV, FRAMEWORK_TIMEOUT, EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS, TUNE_TIMEOUT)
 CV_CHOICES = ("auto", "3", "5", "10", "0")
 CV_LABELS = {"auto": "auto: 5 folds up to 50,000 rows, one holdout split above",
              "3": "3-fold cross-validation", "5": "5-fold cross-validation",
