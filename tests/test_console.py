@@ -146,8 +146,9 @@ def test_job_log_lines_from_real_events(workspace):
     assert {line.split()[1] for line in started} == {"sklearn_logistic_regression",
                                                      "xgboost_baseline"}
     assert sorted(line.split()[0] for line in started) == ["[1/2]", "[2/2]"]
-    done = [line for line in lines if line.startswith("    done in ")]
-    assert len(done) == 2 and all("f1_score=" in line for line in done)
+    done = [line.split() for line in lines if line.startswith("    ")]
+    assert sorted(d[0] for d in done) == ["sklearn_logistic_regression:", "xgboost_baseline:"]
+    assert all(d[1:3] == ["done", "in"] and "f1_score=" in " ".join(d) for d in done)
 
     tune_events: list[dict] = []
     run_tuning(TuneRequest(framework="xgboost_baseline", source=load_table(csv), target="target",

@@ -124,6 +124,7 @@ class ProgressPrinter(_Display):
         self.metric = primary_metric or "f1_score"
         self.total = 0
         self.done = 0
+        self.begun = 0
         self.best: tuple[float, str] | None = None
         self.started = time.monotonic()
 
@@ -134,10 +135,11 @@ class ProgressPrinter(_Display):
             self._start(event)
         elif kind == "framework_started":
             where = f"{event['framework']} on {event.get('device', 'cpu')}"
+            self.begun += 1  # frameworks fit side by side: count starts, not finishes
             if self.tty:
                 self.update_bar(description=where)
             else:
-                self.line(f"[{self.done + 1}/{self.total}] {where} ...")
+                self.line(f"[{self.begun}/{self.total}] {where} ...")
         elif kind == "epoch":
             text = (f"epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f} "
                     f"val_loss {event['val_loss']:.4f}")
@@ -154,7 +156,7 @@ class ProgressPrinter(_Display):
             self.close()
 
     def _start(self, event: Event) -> None:
-        self.total, self.done, self.best = len(event["frameworks"]), 0, None
+        self.total, self.done, self.begun, self.best = len(event["frameworks"]), 0, 0, None
         self.started = time.monotonic()
         self.metric = self.primary_metric or default_primary_metric(event["task"])
         self.line(f"task: {event['task']} ({event['task_reason']}); "
@@ -165,7 +167,7 @@ class ProgressPrinter(_Display):
 
     def _finished(self, event: Event) -> None:
         name = event["framework"]
-        prefix = f"[{self.done}/{self.total}] {name}: " if self.tty else "    "
+        prefix = f"[{self.done}/{self.total}] {name}: " if self.tty else f"    {name}: "
         if event["type"] == "framework_failed":
             self.line(f"{prefix}FAILED: {event['error']}")
         else:
