@@ -102,7 +102,7 @@ def _busy_cpu() -> float:
             + getattr(t, "steal", 0.0))
 
 
-def _reaped_cpu() -> float:
+def reaped_cpu() -> float:
     """CPU seconds of this process and of every descendant it (or they) reaped."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -169,7 +169,7 @@ def run_stage(name: str, cmd: list[str], env: dict[str, str] | None = None,
     reaps, and gives the peak RSS of the tree).
     """
     print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[1:])[:200]}", flush=True)
-    load_before, busy0, own0 = loadavg(), _busy_cpu(), _reaped_cpu()
+    load_before, busy0, own0 = loadavg(), _busy_cpu(), reaped_cpu()
     started_epoch, start = time.time(), time.perf_counter()
     proc = subprocess.Popen(cmd, env=env or child_env(), cwd=cwd, stdout=subprocess.PIPE,
                             text=True)
@@ -184,7 +184,7 @@ def run_stage(name: str, cmd: list[str], env: dict[str, str] | None = None,
     wall = time.perf_counter() - start
     ended_epoch = time.time()
     tree = sampler.stop()
-    busy, own = _busy_cpu() - busy0, _reaped_cpu() - own0
+    busy, own = _busy_cpu() - busy0, reaped_cpu() - own0
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
     stage = {"wall_s": wall, "cpu_s": own, "cores_used": own / wall if wall else 0.0, **tree,

@@ -37,12 +37,9 @@ the session. How things are measured:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -337,19 +334,10 @@ def worker(rows: int, out: Path, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- driver, report
 
 def machine() -> dict[str, Any]:
-    """Where the numbers were taken."""
-    import psutil
+    """Where the numbers were taken (benchutil's description of the machine)."""
+    import benchutil as bu
 
-    model = ""
-    with contextlib.suppress(OSError):
-        found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-        model = found.group(1).strip() if found else ""
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_model": model, "cpu_count": os.cpu_count(),
-            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    return bu.machine()
 
 
 def run_worker_process(rows: int, args: argparse.Namespace) -> dict[str, Any]:

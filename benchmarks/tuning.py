@@ -64,7 +64,6 @@ import importlib.util
 import itertools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -117,18 +116,17 @@ def _loadavg() -> list[float]:
 
 
 def _busy_cpu() -> float:
-    import psutil
+    """CPU seconds every process on the machine has used since boot."""
+    import benchutil as bu
 
-    t = psutil.cpu_times()
-    return (t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
-            + getattr(t, "steal", 0.0))
+    return bu.busy_cpu()
 
 
 def _own_cpu() -> float:
     """CPU seconds of this process and of its reaped descendants (the stage processes)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    import benchutil as bu
+
+    return bu.reaped_cpu()
 
 
 def run_stage(name: str, cmd: list[str]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from job_support import wait_for_job
 from streamlit.testing.v1 import AppTest
 
 from modeldev.config import resolve_settings
@@ -302,13 +302,7 @@ def _tracker(settings):
 
 
 def _wait(settings, job_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = jobs.read_status(settings, job_id)
-        if status["state"] not in jobs.ACTIVE_STATES:
-            return status
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} still {status['state']} after {timeout} s")
+    return wait_for_job(settings, job_id, timeout)
 
 
 def test_training_job_runs_in_the_background_and_reattaches_after_reload(in_real_ws):

@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from faulty_frameworks import FAULTY, SleeperAdapter
+from job_support import wait_for_job
 from streamlit.testing.v1 import AppTest
 
 from modeldev import events as ev
@@ -172,11 +172,7 @@ def test_the_training_page_resumes_a_cancelled_session(settings, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     [job] = jobs.list_jobs(settings, owner=at.session_state[S.OWNER])
     assert job["kind"] == "train"
-    deadline = time.time() + 240
-    while jobs.read_status(settings, job["job_id"])["state"] in jobs.ACTIVE_STATES:
-        assert time.time() < deadline, "the resume job did not end"
-        time.sleep(0.5)
-    status = jobs.read_status(settings, job["job_id"])
+    status = wait_for_job(settings, job["job_id"], timeout=240)
     assert status["state"] == "finished", status.get("error")
     assert status["result"]["parent_run_id"] == parent
     tracker = Tracker(resolve_settings(settings.workspace))

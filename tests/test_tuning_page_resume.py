@@ -4,10 +4,10 @@ combination ends with exactly one child."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
+from job_support import wait_for_job
 from streamlit.testing.v1 import AppTest
 
 from modeldev import events as ev
@@ -51,11 +51,7 @@ def test_the_tuning_page_resumes_a_cancelled_tuning_run(settings, monkeypatch):
     [job] = jobs.list_jobs(settings, owner=at.session_state[S.OWNER])
     spec = json.loads((jobs.job_dir(settings, job["job_id"]) / jobs.SPEC).read_text())
     assert spec["args"]["resume"] == parent and spec["args"]["trial_timeout"] == 120
-    deadline = time.time() + 240
-    while jobs.read_status(settings, job["job_id"])["state"] in jobs.ACTIVE_STATES:
-        assert time.time() < deadline, "the resume job did not end"
-        time.sleep(0.5)
-    status = jobs.read_status(settings, job["job_id"])
+    status = wait_for_job(settings, job["job_id"], timeout=240)
     assert status["state"] == "finished", status.get("error")
     assert status["result"]["parent_run_id"] == parent
     tracker = Tracker(resolve_settings(settings.workspace))
