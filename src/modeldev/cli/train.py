@@ -57,7 +57,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     should_stop = install_stop_handlers()
     settings = resolve_settings(args.workspace)
-    source = source_from_args(args)
+    source = source_from_args(args, settings.limits)
     assert source is not None  # the parser requires one of --data, --demo, --context
     request = TrainRequest(
         source=source, target=args.target, task=args.task,

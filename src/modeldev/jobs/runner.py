@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeldev.artifacts import write_json
-from modeldev.config import Settings, resolve_settings
+from modeldev.config import Limits, Settings, resolve_settings
 from modeldev.errors import (
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -65,7 +65,7 @@ class JobSink:
         self.printer(event)
 
 
-def train_request(args: dict[str, Any]) -> TrainRequest:
+def train_request(args: dict[str, Any], limits: Limits | None = None) -> TrainRequest:
     """The TrainRequest a train job's args describe (as `modeldev train` builds it)."""
     from modeldev.phase1.results import TrainRequest
 
@@ -73,21 +73,21 @@ def train_request(args: dict[str, Any]) -> TrainRequest:
         raise InputError("A training job needs one of data, demo or context.")
     frameworks = args.get("frameworks")
     return TrainRequest(
-        source=_source(args), target=args.get("target"),
+        source=_source(args, limits), target=args.get("target"),
         task=args.get("task") or "auto", frameworks=list(frameworks) if frameworks else None,
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
         project=args.get("project"), cv=args.get("cv"), workers=args.get("workers"))
 
 
-def tune_request(args: dict[str, Any]) -> TuneRequest:
+def tune_request(args: dict[str, Any], limits: Limits | None = None) -> TuneRequest:
     """The TuneRequest a tune job's args describe (as `modeldev tune` builds it)."""
     from modeldev.tuning.types import TuneRequest
 
     has_source = bool(args.get("data") or args.get("demo") or args.get("context"))
     return TuneRequest(
         training_run_id=args.get("training_run_id"), framework=args.get("framework"),
-        source=_source(args) if has_source else None,
+        source=_source(args, limits) if has_source else None,
         target=args.get("target"), task=args.get("task") or "auto", grid=args.get("grid"),
         primary_metric=args.get("primary_metric"), workers=args.get("workers"),
         dask_scheduler=args.get("dask_scheduler"), trial_timeout=args.get("trial_timeout"),
@@ -95,11 +95,11 @@ def tune_request(args: dict[str, Any]) -> TuneRequest:
         experiment=args.get("experiment"))
 
 
-def _source(args: dict[str, Any]) -> Source:
+def _source(args: dict[str, Any], limits: Limits | None) -> Source:
     from modeldev.data.loading import load_source
 
     return load_source(args.get("data"), args.get("demo"), args.get("context"),
-                       args.get("target"))
+                       args.get("target"), limits)
 
 
 def _seed(args: dict[str, Any]) -> int:
@@ -121,11 +121,12 @@ def run_spec(spec: dict[str, Any], sink: JobSink, should_stop: Any) -> dict[str,
 
     settings = sink.settings = job_settings(spec)
     if spec["kind"] == "train":  # job.log is no terminal: plain lines, whatever stderr is
-        request = train_request(spec["args"])
+        request = train_request(spec["args"], settings.limits)
         sink.printer = ProgressPrinter(primary_metric=request.primary_metric, interactive=False)
         return run_phase1(request, settings, sink, should_stop).summary()
     sink.printer = TuneProgress(interactive=False)
-    return run_tuning(tune_request(spec["args"]), settings, sink, should_stop).summary()
+    tune = tune_request(spec["args"], settings.limits)
+    return run_tuning(tune, settings, sink, should_stop).summary()
 
 
 def main(folder: str | Path) -> int:
