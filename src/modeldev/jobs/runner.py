@@ -27,8 +27,8 @@ from modeldev.errors import (
     InputError,
     ModeldevError,
 )
-from modeldev.events import Cancelled, Event, install_stop_handlers
-from modeldev.jobs.files import append_event
+from modeldev.events import Cancelled, Event, install_stop_handlers, make_event
+from modeldev.jobs.files import EVENTS, JOB_ENDED, append_event
 from modeldev.jobs.store import (
     SPEC,
     STATUS,
@@ -141,11 +141,32 @@ def main(folder: str | Path) -> int:
             return EXIT_FAILED
         result = run_spec(spec, sink, should_stop)
         _ignore_signals()
+        return _record_end(folder, EXIT_OK, state="finished", error=None, result=result)
     except BaseException as exc:  # every way out is recorded in status.json
         _ignore_signals()
         return _record_failure(folder, exc, sink, bool(should_stop()))
-    update_status(folder, state="finished", ended_at=time.time(), result=result)
-    return EXIT_OK
+
+
+def _record_end(folder: Path, code: int, **outcome: Any) -> int:
+    """Record how the job ended: a `job_ended` event, then status.json; return the exit code.
+
+    The event comes first and is appended (no lock, no rename): where status.json cannot be
+    written (a full disk, a broken lock), a later sweep reads the outcome back from it instead
+    of calling the job dead. A failed write is told in job.log, and the exit code is then 1.
+    """
+    outcome["ended_at"] = time.time()
+    try:
+        append_event(folder, make_event(JOB_ENDED, **outcome))
+        told = f"the outcome is in {EVENTS}, where the next sweep reads it"
+    except Exception as exc:
+        told = f"nor could it append to {EVENTS} ({type(exc).__name__}: {exc})"
+    try:
+        update_status(folder, **outcome)
+    except Exception as exc:
+        print(f"modeldev job: ended {outcome['state']}, but could not write {STATUS} "
+              f"({type(exc).__name__}: {exc}); {told}.", file=sys.stderr, flush=True)
+        return EXIT_FAILED if code == EXIT_OK else code
+    return code
 
 
 def _start(folder: Path) -> dict[str, Any] | None:
@@ -188,9 +209,9 @@ def _record_failure(folder: Path, exc: BaseException, sink: JobSink, stopped: bo
     if sink.parent_run_id and sink.settings is not None:
         _end_own_runs(sink.settings, sink.parent_run_id,
                       "KILLED" if state == "cancelled" else "FAILED")
-    if (folder / STATUS).exists():
-        update_status(folder, state=state, ended_at=time.time(), error=error)
-    return code
+    if not (folder / STATUS).exists():
+        return code
+    return _record_end(folder, code, state=state, error=error, result=None)
 
 
 def _end_own_runs(settings: Settings, parent_run_id: str, status: str) -> None:

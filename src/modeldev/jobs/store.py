@@ -253,19 +253,30 @@ def _sweep_jobs(settings: Settings) -> int:
     swept = 0
     for status in list_jobs(settings):
         if status.get("state") in ACTIVE_STATES and not is_alive(status):
-            swept += _mark_dead(settings.jobs_dir / status["job_id"])
+            try:
+                swept += _mark_dead(settings.jobs_dir / status["job_id"])
+            except (OSError, filelock.Timeout):
+                continue  # a folder that cannot be written now is left for a later sweep
     return swept
 
 
 def _mark_dead(folder: Path) -> int:
-    """Under the status lock, re-check (the job may have just ended well) and mark it."""
+    """Under the status lock, re-check (the job may have just ended well) and mark it.
+
+    A job that told how it ended (its `job_ended` event) but could not write status.json gets
+    that outcome; only a job that died without a word is failed with DEAD_ERROR.
+    """
     with status_lock(folder):
         status = _read_json(folder / STATUS)
         if status is None or status.get("state") not in ACTIVE_STATES or is_alive(status):
             return 0
+        ended = files.last_outcome(folder)
         asked = cancel_requested(folder)
-        status.update(state="cancelled" if asked else "failed", ended_at=time.time(),
-                      error=None if asked else DEAD_ERROR)
+        if ended is not None:
+            status.update({k: ended.get(k) for k in ("state", "ended_at", "error", "result")})
+        else:
+            status.update(state="cancelled" if asked else "failed", ended_at=time.time(),
+                          error=None if asked else DEAD_ERROR)
         write_json(folder / STATUS, status)
     return 1
 
