@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -430,3 +431,37 @@ def test_a_reader_never_sees_half_an_event_while_writers_append(tmp_path):
     assert raw.endswith(b"\n") and len(raw.splitlines()) == len(names) * n
     assert all(json.loads(line)["type"] == "bulk" for line in raw.splitlines())
     print(f"{polls} polls, {waiting} of them with a line still being written")
+
+
+def _foreign_job(settings: Settings, job_id: str, beat_age_s: float) -> Path:
+    """A running job as another host wrote it into a shared workspace: its pid means nothing here
+    (it is this test's own pid, so a local pid test would call it alive)."""
+    folder = settings.jobs_dir / job_id
+    folder.mkdir(parents=True)
+    (folder / jobs.STATUS).write_text(json.dumps({
+        "job_id": job_id, "kind": "train", "state": "running", "pid": os.getpid(),
+        "host": "other-container-9a", "owner": "remote", "created_at": 1.0}))
+    files.beat(folder, time.time() - beat_age_s)
+    return folder
+
+
+def test_a_job_of_another_host_lives_while_its_heartbeat_is_fresh(ws):
+    folder = _foreign_job(ws, "20260101-000000-0000beef", beat_age_s=1.0)
+    assert sweep_dead_jobs(ws) == 0
+    assert active_job(ws, owner="remote")["job_id"] == folder.name
+    with pytest.raises(jobs.ModeldevError) as err:
+        cancel(ws, folder.name)
+    assert str(err.value) == f"Job {folder.name} runs on host other-container-9a; cancel it there."
+    assert not (folder / jobs.CANCEL_MARK).exists()
+    files.beat(folder, time.time() - ws.heartbeat_grace_s - 1)  # its process stopped beating
+    assert sweep_dead_jobs(ws) == 1
+    status = read_status(ws, folder.name)
+    assert (status["state"], status["error"]) == ("failed", "the job process died")
+
+
+def test_a_local_job_records_its_host_and_beats(trained):
+    settings, job_id = trained
+    status = read_status(settings, job_id)
+    assert status["host"] == socket.gethostname()
+    beat = float(files.last_beat(jobs.job_dir(settings, job_id)))
+    assert status["created_at"] <= beat <= status["ended_at"]

@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from modeldev.artifacts import to_jsonable
+from modeldev.artifacts import atomic_write_text, to_jsonable
 
 EVENTS, LOG = "events.jsonl", "job.log"
 JOB_ENDED = "job_ended"  # the runner's last word: how the job ended, written before status.json
+HEARTBEAT = "heartbeat"  # epoch seconds, refreshed by the live job (other hosts read it)
 
 
 def append_event(folder: Path, event: dict[str, Any]) -> None:
@@ -31,6 +32,19 @@ def append_event(folder: Path, event: dict[str, Any]) -> None:
             raise OSError(f"only {written} of {len(line)} bytes of an event reached {EVENTS}")
     finally:
         os.close(fd)
+
+
+def beat(folder: Path, now: float) -> None:
+    """Refresh the job's heartbeat file (replaced whole: a reader never sees half of it)."""
+    atomic_write_text(folder / HEARTBEAT, f"{now:.3f}\n")
+
+
+def last_beat(folder: Path) -> str | None:
+    """The job's last heartbeat as written (epoch seconds), or None without one."""
+    try:
+        return (folder / HEARTBEAT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
 
 
 def last_outcome(folder: Path) -> dict[str, Any] | None:

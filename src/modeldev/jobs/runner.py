@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -28,7 +29,7 @@ from modeldev.errors import (
     ModeldevError,
 )
 from modeldev.events import Cancelled, Event, install_stop_handlers, make_event
-from modeldev.jobs.files import EVENTS, JOB_ENDED, append_event
+from modeldev.jobs.files import EVENTS, JOB_ENDED, append_event, beat
 from modeldev.jobs.store import (
     SPEC,
     STATUS,
@@ -36,7 +37,7 @@ from modeldev.jobs.store import (
     status_lock,
     update_status,
 )
-from modeldev.liveness import proc_stat
+from modeldev.liveness import HEARTBEAT, proc_stat
 
 if TYPE_CHECKING:
     from modeldev.data.loading import Source
@@ -139,6 +140,8 @@ def main(folder: str | Path) -> int:
         spec = _start(folder)
         if spec is None:
             return EXIT_FAILED
+        HEARTBEAT.add(f"job:{folder}", lambda now: beat(folder, now),
+                      job_settings(spec).heartbeat_s)
         result = run_spec(spec, sink, should_stop)
         _ignore_signals()
         return _record_end(folder, EXIT_OK, state="finished", error=None, result=result)
@@ -180,8 +183,9 @@ def _start(folder: Path) -> dict[str, Any] | None:
                   "not run again.", file=sys.stderr, flush=True)
             return None
         stat = proc_stat(os.getpid())
+        beat(folder, time.time())
         status.update(state="running", pid=os.getpid(), started_at=time.time(),
-                      pid_start=None if stat is None else stat[1])
+                      pid_start=None if stat is None else stat[1], host=socket.gethostname())
         write_json(folder / STATUS, status)
     return json.loads((folder / SPEC).read_text(encoding="utf-8"))
 
