@@ -15,6 +15,7 @@ import pytest
 
 from modeldev.config import resolve_settings
 from modeldev.errors import InputError
+from modeldev.liveness import Heartbeat
 from modeldev.tracking import tags as T
 from modeldev.tracking.tracker import Tracker
 
@@ -119,3 +120,20 @@ def test_a_job_spec_carries_the_heartbeat_settings(beating):
     assert (again.heartbeat_s, again.heartbeat_grace_s) == (BEAT_S, GRACE_S)
     older = {k: v for k, v in beating.to_dict().items() if not k.startswith("heartbeat")}
     assert type(beating).from_dict(older).heartbeat_grace_s == 90.0
+
+
+def test_a_failing_beat_does_not_stop_the_others_and_a_removed_one_stops():
+    heart, seen = Heartbeat(), []
+
+    def unreachable_store(now: float) -> None:
+        raise OSError("the store is away")
+
+    heart.add("broken", unreachable_store, 0.05)
+    heart.add("fine", seen.append, 0.05)
+    time.sleep(0.6)
+    assert len(seen) >= 3 and seen == sorted(seen)
+    heart.remove("fine")
+    time.sleep(0.1)  # a beat already under way may still land
+    count = len(seen)
+    time.sleep(0.4)
+    assert len(seen) == count and heart.keys() == ["broken"]
