@@ -6,7 +6,9 @@ cap. The 300-million-row refusal runs in a fresh process that reports its own pe
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -157,3 +159,31 @@ def test_the_caps_reach_files_named_by_a_source_or_a_context(tmp_path):
     with pytest.raises(InputError, match="features.csv has more than 40 rows"):
         load_context(ctx, Limits(max_rows=40))
     assert len(load_context(ctx, Limits(max_rows=50)).frame) == 50
+
+
+def test_the_cli_refuses_before_loading_with_its_env_cap(tmp_path):
+    """`modeldev train` reads MODELDEV_MAX_ROWS (config.py) and refuses with exit code 2."""
+    data = _rows_csv(tmp_path / "features.csv", 50)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELDEV_", "MLFLOW_"))}
+    out = subprocess.run([sys.executable, "-m", "modeldev.cli", "train", "--data", str(data),
+                          "--target", "b", "--workspace", str(tmp_path / "ws")],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env={**env, "MODELDEV_MAX_ROWS": "40"})
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        "modeldev: error: Too many rows: features.csv has more than 40 rows, the limit is 40.")
+
+
+def test_a_job_refuses_with_the_caps_of_its_settings(settings, tmp_path):
+    from modeldev.jobs.store import JobSpec, read_status, submit
+
+    data = _rows_csv(tmp_path / "features.csv", 50)
+    capped = dataclasses.replace(settings, limits=Limits(max_rows=40))
+    job_id = submit(JobSpec("train", {"data": str(data), "target": "b"}), capped)
+    give_up = time.monotonic() + 300
+    while read_status(capped, job_id)["state"] in ("queued", "running"):
+        assert time.monotonic() < give_up, "the job did not end"
+        time.sleep(0.2)
+    status = read_status(capped, job_id)
+    assert (status["state"], status["error"]) == (
+        "failed", "Too many rows: features.csv has more than 40 rows, the limit is 40.")
