@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -135,7 +136,10 @@ def test_train_job_finishes_with_events_in_order(trained):
     events, offset = read_events(settings, job_id)
     kinds = [e["type"] for e in events]
     assert [k for k in kinds if k != "fold_finished"] == [
-        "session_started", "framework_started", "framework_finished", "session_finished"]
+        "session_started", "framework_started", "framework_finished", "session_finished",
+        "job_ended"]
+    assert {k: events[-1][k] for k in ("state", "error", "result")} == {
+        "state": "finished", "error": None, "result": status["result"]}
     folds = events[0]["cv_folds"]
     assert folds >= 2 and kinds.count("fold_finished") == folds
     assert kinds.index("framework_finished") > max(i for i, k in enumerate(kinds)
@@ -161,7 +165,8 @@ def test_tune_job_after_training(trained):
     status = wait_for_state(settings, job_id)
     assert status["state"] == "finished", (status, log_tail(settings, job_id))
     types = [e["type"] for e in read_events(settings, job_id)[0]]
-    assert types == ["session_started", "trial_finished", "trial_finished", "session_finished"]
+    assert types == ["session_started", "trial_finished", "trial_finished", "session_finished",
+                     "job_ended"]
     result = status["result"]
     assert (result["n_combinations"], result["n_completed"], result["n_failed"]) == (2, 2, 0)
     trials = [r for r in Tracker(settings).child_runs(result["parent_run_id"])
@@ -335,7 +340,7 @@ def test_jobs_cli(trained):
     shown = modeldev_cli("show", job_id, "--json", *where)
     assert shown.returncode == 0, shown.stderr
     body = json.loads(shown.stdout)
-    assert (body["state"], body["events"][-1]["type"]) == ("finished", "session_finished")
+    assert (body["state"], body["events"][-1]["type"]) == ("finished", "job_ended")
     text = modeldev_cli("show", job_id, *where).stdout
     assert "state: finished" in text and "session_finished" in text
     refused = modeldev_cli("cancel", job_id, *where)
@@ -346,3 +351,117 @@ def test_jobs_cli(trained):
     swept = modeldev_cli("sweep", "--json", *where)
     assert swept.returncode == 0 and json.loads(swept.stdout)["swept"] == 0
     assert Path(settings.jobs_dir / job_id / jobs.SPEC).exists()
+
+
+def _wait_until_running(settings: Settings, job_id: str) -> dict:
+    give_up = time.monotonic() + DEADLINE_S
+    while time.monotonic() < give_up:
+        status = read_status(settings, job_id)
+        if status["state"] != "queued":
+            return status
+        time.sleep(0.05)
+    pytest.fail(f"job {job_id} never started:\n{log_tail(settings, job_id)}")
+
+
+def test_a_failed_final_status_write_is_not_taken_for_a_dead_job(ws):
+    """The job's status.lock is made a directory while it runs: its last status write fails for
+    real. The job says so in job.log and exits 1; its outcome, appended to events.jsonl first,
+    is what a sweep records once the folder is writable again, not "the job process died"."""
+    job_id = submit(JobSpec("train", TRAIN_ARGS, owner="unlucky"), ws)
+    folder = jobs.job_dir(ws, job_id)
+    assert _wait_until_running(ws, job_id)["state"] == "running"
+    lock = folder / "status.lock"
+    lock.unlink()
+    lock.mkdir()  # every status write (they all take this lock) now fails: EISDIR
+    assert exit_code(job_id, ws) == 1
+    status = read_status(ws, job_id)
+    assert status["state"] == "running" and not jobs.is_alive(status)  # nobody wrote its end
+    assert "ended finished, but could not write status.json (IsADirectoryError" in \
+        log_tail(ws, job_id)
+    ended = read_events(ws, job_id)[0][-1]
+    assert (ended["type"], ended["state"], ended["error"]) == ("job_ended", "finished", None)
+    assert sweep_dead_jobs(ws) == 0  # still unwritable: left for a later sweep, no crash
+    lock.rmdir()
+    assert sweep_dead_jobs(ws) == 1
+    status = read_status(ws, job_id)
+    assert (status["state"], status["error"]) == ("finished", None)
+    assert status["result"] == ended["result"] and status["ended_at"] == ended["ended_at"]
+    assert Tracker(ws).get_run(status["result"]["parent_run_id"]).status == "FINISHED"
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from modeldev.jobs.files import append_event
+folder, who, n, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for i in range(n):
+    append_event(folder, {"type": "bulk", "who": who, "i": i, "pad": f"{who}{i:06d}" * size})
+"""
+
+
+def test_a_reader_never_sees_half_an_event_while_writers_append(tmp_path):
+    """Four processes append 4 kB events while this one polls: every event read is whole and in
+    its writer's order, none is lost, and the file holds only whole lines. (Tried: writing each
+    line in two write() calls fails this, with some 300 of the 8,000 lines interleaved.)"""
+    n, size, names = 2000, 400, ("a", "b", "c", "d")  # 10 characters x 400: 4 kB a line
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), who, str(n),
+                                 str(size)]) for who in names]
+    seen: dict[str, list[int]] = {who: [] for who in names}
+    offset, polls, waiting = 0, 0, 0
+    try:
+        while True:
+            done = all(w.poll() is not None for w in writers)
+            events, offset = files.read_events(tmp_path, offset)
+            polls += 1
+            size_now = (tmp_path / files.EVENTS).stat().st_size if offset else 0
+            waiting += size_now > offset  # a line was being written: its end not there yet
+            for event in events:
+                who, i = event["who"], event["i"]
+                assert event["pad"] == f"{who}{i:06d}" * size
+                seen[who].append(i)
+            if done:
+                break
+            time.sleep(0.002)
+    finally:
+        for w in writers:
+            w.wait(timeout=DEADLINE_S)
+    assert [w.returncode for w in writers] == [0] * len(names)
+    assert seen == {who: list(range(n)) for who in names}
+    raw = (tmp_path / files.EVENTS).read_bytes()
+    assert raw.endswith(b"\n") and len(raw.splitlines()) == len(names) * n
+    assert all(json.loads(line)["type"] == "bulk" for line in raw.splitlines())
+    print(f"{polls} polls, {waiting} of them with a line still being written")
+
+
+def _foreign_job(settings: Settings, job_id: str, beat_age_s: float) -> Path:
+    """A running job as another host wrote it into a shared workspace: its pid means nothing here
+    (it is this test's own pid, so a local pid test would call it alive)."""
+    folder = settings.jobs_dir / job_id
+    folder.mkdir(parents=True)
+    (folder / jobs.STATUS).write_text(json.dumps({
+        "job_id": job_id, "kind": "train", "state": "running", "pid": os.getpid(),
+        "host": "other-container-9a", "owner": "remote", "created_at": 1.0}))
+    files.beat(folder, time.time() - beat_age_s)
+    return folder
+
+
+def test_a_job_of_another_host_lives_while_its_heartbeat_is_fresh(ws):
+    folder = _foreign_job(ws, "20260101-000000-0000beef", beat_age_s=1.0)
+    assert sweep_dead_jobs(ws) == 0
+    assert active_job(ws, owner="remote")["job_id"] == folder.name
+    with pytest.raises(jobs.ModeldevError) as err:
+        cancel(ws, folder.name)
+    assert str(err.value) == f"Job {folder.name} runs on host other-container-9a; cancel it there."
+    assert not (folder / jobs.CANCEL_MARK).exists()
+    files.beat(folder, time.time() - ws.heartbeat_grace_s - 1)  # its process stopped beating
+    assert sweep_dead_jobs(ws) == 1
+    status = read_status(ws, folder.name)
+    assert (status["state"], status["error"]) == ("failed", "the job process died")
+
+
+def test_a_local_job_records_its_host_and_beats(trained):
+    settings, job_id = trained
+    status = read_status(settings, job_id)
+    assert status["host"] == socket.gethostname()
+    beat = float(files.last_beat(jobs.job_dir(settings, job_id)))
+    assert status["created_at"] <= beat <= status["ended_at"]

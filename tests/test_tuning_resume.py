@@ -1,7 +1,9 @@
 """Kill a real `modeldev tune` with SIGKILL part-way, then `modeldev tune --resume` it.
 
 docs/architecture.md, "Reliability": the runs of a killed job are swept, finished children keep
-their results, resume runs only the missing combinations, no duplicates.
+their results, resume runs only the missing combinations, no duplicates. The killed session's
+runs are made to look like another container's (their host tag rewritten): the resume sweeps
+them by their stale heartbeat, which is short here (HEARTBEAT below).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,12 +39,21 @@ CLI_KEYS = {"tracking_uri", "experiment_id", "parent_run_id", "framework", "n_co
             "final_metric_value", "improvement_pct", "artifacts_dir", "wall_seconds"}
 INHERITED = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
              "MODELDEV_CONTEXT_PATH", "MODELDEV_DASK_SCHEDULER")
+HEARTBEAT = {"MODELDEV_HEARTBEAT_S": "0.5", "MODELDEV_HEARTBEAT_GRACE_S": "3"}
 
 
 def env() -> dict[str, str]:
     """The subprocesses' environment: this one without anything pointing elsewhere."""
     return {**{k: v for k, v in os.environ.items() if k not in INHERITED},
-            "TF_CPP_MIN_LOG_LEVEL": "2"}
+            "TF_CPP_MIN_LOG_LEVEL": "2", **HEARTBEAT}
+
+
+def _move_to_another_host(tracker: Tracker, experiment_id: str) -> list[str]:
+    """Rewrite the host tag of every RUNNING run, as a re-created container would see them."""
+    running = tracker.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+    for run in running:
+        tracker.set_tags(run.run_id, {"modeldev.host": "old-container-7c1d"})
+    return [r.run_id for r in running]
 
 
 def modeldev(*args: str) -> list[str]:
@@ -124,6 +136,11 @@ def test_kill_and_resume_runs_only_the_missing_combinations(workspace):
     assert 2 <= len(done_before) < len(plan.combos), "the kill did not land part-way"
     missing = sorted(set(plan.hashes) - done_before)
     stale = _fake_stale_child(tracker, parent, missing[0], dead_pid)
+    moved = _move_to_another_host(tracker, phase1.experiment_id)
+    assert parent in moved
+    moved.remove(stale)
+    tracker.set_tags(stale, {"modeldev.host": socket.gethostname()})  # swept by its dead pid
+    time.sleep(float(HEARTBEAT["MODELDEV_HEARTBEAT_GRACE_S"]) + 0.5)  # their heartbeats stop
 
     proc = subprocess.run(modeldev("tune", "--resume", parent, "--workspace",
                                    str(settings.workspace), "--workers", "1", "--json"),
@@ -143,9 +160,11 @@ def test_kill_and_resume_runs_only_the_missing_combinations(workspace):
     assert kept <= ids  # the children finished before the kill were kept, not rerun
     assert stale not in ids  # the stale child was swept and replaced by the rerun
     assert tracker.get_run(stale).status == "KILLED"
+    assert all(tracker.get_run(r).status != "RUNNING" for r in moved)
     parent_run = tracker.get_run(parent)
     assert parent_run.status == "FINISHED"
     assert "modeldev.resumed_at" in parent_run.tags
+    assert parent_run.tags["modeldev.host"] == socket.gethostname()  # owned by the resume
     summaries = [r for r in tracker.child_runs(parent) if r.name == "training_summary"]
     assert len(summaries) == 1 and summaries[0].metrics["n_combinations"] == 16
     assert len(tuning_parents(tracker, phase1.experiment_id)) == 1  # resumed, not restarted

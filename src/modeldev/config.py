@@ -36,6 +36,10 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     child_writes: str = "auto"  # "client": tuning children through MLflow's client, never bulk
     dask_scheduler: str | None = None  # tcp://host:8786: tuning trials run on that cluster
+    # A live process refreshes its RUNNING runs' heartbeat tag every heartbeat_s; a run whose
+    # heartbeat is older than heartbeat_grace_s is swept as dead from any host.
+    heartbeat_s: float = 15.0
+    heartbeat_grace_s: float = 90.0
 
     @property
     def logs_dir(self) -> Path:
@@ -61,7 +65,10 @@ class Settings:
                                              "jobs_dir")}
         return cls(tracking_uri=data["tracking_uri"], limits=Limits(**data["limits"]),
                    child_writes=data.get("child_writes", "auto"),
-                   dask_scheduler=data.get("dask_scheduler"), **paths)
+                   dask_scheduler=data.get("dask_scheduler"),
+                   heartbeat_s=data.get("heartbeat_s", cls.heartbeat_s),
+                   heartbeat_grace_s=data.get("heartbeat_grace_s", cls.heartbeat_grace_s),
+                   **paths)
 
 
 def default_experiment_name(project: str | None) -> str:
@@ -77,6 +84,29 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise InputError(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"{name} must be a positive number of seconds, got {raw!r}.")
+    return value
+
+
+def _heartbeat() -> tuple[float, float]:
+    """The heartbeat interval and grace: the grace at least twice the interval."""
+    beat = _env_seconds("MODELDEV_HEARTBEAT_S", Settings.heartbeat_s)
+    grace = _env_seconds("MODELDEV_HEARTBEAT_GRACE_S", Settings.heartbeat_grace_s)
+    if grace < 2 * beat:
+        raise InputError(f"MODELDEV_HEARTBEAT_GRACE_S ({grace:g} s) must be at least twice "
+                         f"MODELDEV_HEARTBEAT_S ({beat:g} s), or live runs would be swept.")
+    return beat, grace
 
 
 def resolve_settings(workspace: str | Path | None = None,
@@ -101,7 +131,9 @@ def resolve_settings(workspace: str | Path | None = None,
     if child_writes not in CHILD_WRITES:
         raise InputError(f"MODELDEV_CHILD_WRITES must be one of {', '.join(CHILD_WRITES)}, "
                          f"got {child_writes!r}.")
+    heartbeat_s, heartbeat_grace_s = _heartbeat()
     return Settings(
+        heartbeat_s=heartbeat_s, heartbeat_grace_s=heartbeat_grace_s,
         dask_scheduler=os.environ.get("MODELDEV_DASK_SCHEDULER") or None,
         workspace=ws,
         tracking_uri=uri,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from modeldev.config import Limits
 from modeldev.data.loading import Source, load_source
 from modeldev.events import EventSink, discard
 
@@ -37,11 +38,11 @@ def data_source_options(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
 
 
-def source_from_args(args: argparse.Namespace) -> Source | None:
-    """The table the data-source options name, or None when none is given."""
+def source_from_args(args: argparse.Namespace, limits: Limits | None = None) -> Source | None:
+    """The table the data-source options name (caps checked before reading), or None."""
     if not (args.data or args.demo or args.context):
         return None
-    return load_source(args.data, args.demo, args.context, args.target)
+    return load_source(args.data, args.demo, args.context, args.target, limits)
 
 
 def emit_json(obj: dict[str, Any]) -> None:

@@ -63,7 +63,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     should_stop = install_stop_handlers()
     settings = resolve_settings(args.workspace)
-    source = source_from_args(args)
+    source = source_from_args(args, settings.limits)
     if source is None and not args.resume:
         raise InputError("modeldev train needs --data, --demo or --context (or --resume "
                          "PARENT_RUN_ID).")

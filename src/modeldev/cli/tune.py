@@ -44,7 +44,7 @@ def run_tune(args: argparse.Namespace) -> int:
     settings = resolve_settings(args.workspace)
     request = TuneRequest(
         training_run_id=args.training_run, framework=args.framework,
-        source=source_from_args(args), target=args.target, task=args.task,
+        source=source_from_args(args, settings.limits), target=args.target, task=args.task,
         grid=load_grid_file(args.grid) if args.grid else None,
         primary_metric=args.primary_metric, workers=args.workers,
         dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from modeldev.config import Limits
 from modeldev.errors import InputError
 
+_SCAN_CHUNK = 1 << 20
 DEMOS = {
     "breast_cancer": ("load_breast_cancer", "binary"),
     "wine": ("load_wine", "multiclass"),
@@ -50,16 +52,22 @@ def load_demo(name: str) -> Source:
     return Source(frame=frame, name=name, target="target", origin=f"demo:{name}")
 
 
-def load_table(path: str | Path) -> Source:
-    """Read a CSV or Parquet file, refusing unreadable or empty files with the reason."""
+def load_table(path: str | Path, limits: Limits | None = None) -> Source:
+    """Read a CSV or Parquet file, refusing unreadable or empty files with the reason.
+
+    With `limits`, the row and column caps are checked before the table is read: from the
+    Parquet footer, or from a CSV's header and a newline count that stops past the cap.
+    """
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"Could not read {p}: no such file.")
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
+        if limits is not None:
+            _check_caps(p, *_parquet_shape(p), limits)
         frame = _read_parquet(p)
     elif suffix in (".csv", ".txt", ".tsv"):
-        frame = _read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+        frame = _read_csv(p, "\t" if suffix == ".tsv" else ",", limits)
     else:
         raise InputError(f"Could not read {p}: expected a .csv or .parquet file, got '{suffix}'.")
     _refuse_duplicate_columns(frame.columns, p)
@@ -70,18 +78,71 @@ def load_table(path: str | Path) -> Source:
     return Source(frame=frame, name=p.stem, origin=str(p.resolve()))
 
 
-def _read_csv(p: Path, sep: str) -> pd.DataFrame:
+def _check_caps(p: Path, rows: int | None, columns: int, limits: Limits) -> None:
+    """Refuse a table over the caps before it is read (rows None: more than the cap)."""
+    if columns > limits.max_columns:
+        raise InputError(f"Too many columns: {p.name} has {columns:,} columns, the limit is "
+                         f"{limits.max_columns:,}.")
+    if rows is None or rows > limits.max_rows:
+        count = f"more than {limits.max_rows:,}" if rows is None else f"{rows:,}"
+        raise InputError(f"Too many rows: {p.name} has {count} rows, the limit is "
+                         f"{limits.max_rows:,}.")
+
+
+def _parquet_shape(p: Path) -> tuple[int, int]:
+    """Rows and columns from the Parquet footer alone (a pandas index column not counted)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(p).metadata
+        schema = meta.schema.to_arrow_schema()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"Could not read {p}: {reason}.") from None
+    pandas_meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}") or b"{}")
+    index = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
+    return meta.num_rows, len([n for n in schema.names if n not in index])
+
+
+def _csv_rows(p: Path, cap: int, sep: str) -> int | None:
+    """A CSV's data rows, or None past `cap`: a bounded scan that stops there, no table built.
+
+    Newlines are counted in 1 MiB chunks; only where that count passes the cap and the file
+    quotes fields (a quoted field may hold newlines) are records counted by the csv module.
+    """
+    lines, quoted, last = 0, False, b"\n"
+    with p.open("rb") as fh:
+        while lines <= cap + 1 and (chunk := fh.read(_SCAN_CHUNK)):
+            lines += chunk.count(b"\n")
+            quoted = quoted or b'"' in chunk
+            last = chunk[-1:]
+    rows = lines - 1 + (last != b"\n")  # the header is no row; a last line may lack its newline
+    if rows > cap and quoted:
+        with p.open(newline="", encoding="utf-8", errors="replace") as text:
+            records = csv.reader(text, delimiter=sep)
+            rows = sum(1 for _ in itertools.islice(records, cap + 2)) - 1
+    return None if rows > cap else rows
+
+
+def _csv_header(p: Path, sep: str) -> list[str]:
+    """The column names of the CSV's first record (read whole, however long)."""
+    try:
+        with p.open(newline="", encoding="utf-8-sig", errors="replace") as text:
+            return [h.strip() for h in next(csv.reader(text, delimiter=sep))]
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"Could not read {p}: {exc}.") from None
+
+
+def _read_csv(p: Path, sep: str, limits: Limits | None = None) -> pd.DataFrame:
     head = p.open("rb").read(8192)
     if not head.strip():
         raise InputError(f"Could not read {p}: the file is empty.")
     if b"\x00" in head:
         raise InputError(f"Could not read {p}: it is not a text CSV file (binary content).")
-    try:
-        text = io.StringIO(head.decode("utf-8", errors="replace"))
-        header = next(csv.reader(text, delimiter=sep))
-    except (csv.Error, StopIteration) as exc:
-        raise InputError(f"Could not read {p}: {exc}.") from None
-    _refuse_duplicate_columns(pd.Index([h.strip() for h in header]), p)
+    header = _csv_header(p, sep)
+    _refuse_duplicate_columns(pd.Index(header), p)
+    if limits is not None:
+        _check_caps(p, _csv_rows(p, limits.max_rows, sep), len(header), limits)
     try:
         return pd.read_csv(p, sep=sep, engine="pyarrow")
     except Exception:  # pyarrow is strict on ragged or oddly quoted files: retry with the C parser
@@ -106,7 +167,7 @@ def _refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
         raise InputError(f"Could not use {p}: duplicate column names {', '.join(dupes)}.")
 
 
-def load_context(path: str | Path) -> Source:
+def load_context(path: str | Path, limits: Limits | None = None) -> Source:
     """Load the feature table that `pipeline_context.json` names in `epoch_004_outputs`."""
     p = Path(path).expanduser()
     try:
@@ -123,7 +184,7 @@ def load_context(path: str | Path) -> Source:
     data_file = Path(data_path)
     if not data_file.is_absolute():
         data_file = p.parent / data_file
-    src = load_table(data_file)
+    src = load_table(data_file, limits)
     features = outputs.get("feature_names")
     if features:
         missing = [f for f in features if f not in src.frame.columns]
@@ -145,18 +206,18 @@ def dataset_hash(frame: pd.DataFrame) -> str:
 
 
 def load_source(data: str | None = None, demo: str | None = None, context: str | None = None,
-                target: str | None = None) -> Source:
-    """The table named by exactly one of a file (`data`, with `target`), a demo or a context."""
+                target: str | None = None, limits: Limits | None = None) -> Source:
+    """The table named by one of a file (`data`, with `target`), a demo or a context (capped)."""
     if data:
         if not target:
             raise InputError("--target is required with --data.")
-        src = load_table(data)
+        src = load_table(data, limits)
         src.target = target
         return src
     if demo:
         return load_demo(demo)
     if context:
-        return load_context(context)
+        return load_context(context, limits)
     raise InputError("Name the data: one of --data FILE, --demo NAME or --context FILE.")
 
 

@@ -2,25 +2,55 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from modeldev.artifacts import to_jsonable
+from modeldev.artifacts import atomic_write_text, to_jsonable
 
 EVENTS, LOG = "events.jsonl", "job.log"
+JOB_ENDED = "job_ended"  # the runner's last word: how the job ended, written before status.json
+HEARTBEAT = "heartbeat"  # epoch seconds, refreshed by the live job (other hosts read it)
 
 
 def append_event(folder: Path, event: dict[str, Any]) -> None:
-    """Append one event as one line in one write: a polling reader never sees half of it."""
+    """Append one event as one whole line in one write() on an O_APPEND descriptor.
+
+    Writers never interleave inside a line, and readers take only lines ended by a newline.
+    A short write (a full disk) gets its torn line closed by a newline, which readers skip as
+    damaged, and raises: the next event starts on a line of its own.
+    """
     line = (json.dumps(_plain(event), ensure_ascii=False, allow_nan=False) + "\n").encode()
     fd = os.open(folder / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        while line:
-            line = line[os.write(fd, line):]
+        written = os.write(fd, line)
+        if written != len(line):
+            with contextlib.suppress(OSError):
+                os.write(fd, b"\n")
+            raise OSError(f"only {written} of {len(line)} bytes of an event reached {EVENTS}")
     finally:
         os.close(fd)
+
+
+def beat(folder: Path, now: float) -> None:
+    """Refresh the job's heartbeat file (replaced whole: a reader never sees half of it)."""
+    atomic_write_text(folder / HEARTBEAT, f"{now:.3f}\n")
+
+
+def last_beat(folder: Path) -> str | None:
+    """The job's last heartbeat as written (epoch seconds), or None without one."""
+    try:
+        return (folder / HEARTBEAT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def last_outcome(folder: Path) -> dict[str, Any] | None:
+    """The job's `job_ended` event (state, ended_at, error, result), or None if it has none."""
+    events, _ = read_events(folder)
+    return next((e for e in reversed(events) if e.get("type") == JOB_ENDED), None)
 
 
 def _plain(event: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeldev.artifacts import write_json
-from modeldev.config import Settings, resolve_settings
+from modeldev.config import Limits, Settings, resolve_settings
 from modeldev.errors import (
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -27,8 +28,8 @@ from modeldev.errors import (
     InputError,
     ModeldevError,
 )
-from modeldev.events import Cancelled, Event, install_stop_handlers
-from modeldev.jobs.files import append_event
+from modeldev.events import Cancelled, Event, install_stop_handlers, make_event
+from modeldev.jobs.files import EVENTS, JOB_ENDED, append_event, beat
 from modeldev.jobs.store import (
     SPEC,
     STATUS,
@@ -36,7 +37,7 @@ from modeldev.jobs.store import (
     status_lock,
     update_status,
 )
-from modeldev.liveness import proc_stat
+from modeldev.liveness import HEARTBEAT, proc_stat
 
 if TYPE_CHECKING:
     from modeldev.data.loading import Source
@@ -65,7 +66,7 @@ class JobSink:
         self.printer(event)
 
 
-def train_request(args: dict[str, Any]) -> TrainRequest:
+def train_request(args: dict[str, Any], limits: Limits | None = None) -> TrainRequest:
     """The TrainRequest a train job's args describe (as `modeldev train` builds it)."""
     from modeldev.phase1.results import TrainRequest
 
@@ -73,7 +74,7 @@ def train_request(args: dict[str, Any]) -> TrainRequest:
         raise InputError("A training job needs one of data, demo or context.")
     frameworks = args.get("frameworks")
     return TrainRequest(
-        source=_source(args), target=args.get("target"),
+        source=_source(args, limits), target=args.get("target"),
         task=args.get("task") or "auto", frameworks=list(frameworks) if frameworks else None,
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
@@ -81,14 +82,14 @@ def train_request(args: dict[str, Any]) -> TrainRequest:
         framework_timeout=args.get("framework_timeout"))
 
 
-def tune_request(args: dict[str, Any]) -> TuneRequest:
+def tune_request(args: dict[str, Any], limits: Limits | None = None) -> TuneRequest:
     """The TuneRequest a tune job's args describe (as `modeldev tune` builds it)."""
     from modeldev.tuning.types import TuneRequest
 
     has_source = bool(args.get("data") or args.get("demo") or args.get("context"))
     return TuneRequest(
         training_run_id=args.get("training_run_id"), framework=args.get("framework"),
-        source=_source(args) if has_source else None,
+        source=_source(args, limits) if has_source else None,
         target=args.get("target"), task=args.get("task") or "auto", grid=args.get("grid"),
         primary_metric=args.get("primary_metric"), workers=args.get("workers"),
         dask_scheduler=args.get("dask_scheduler"), trial_timeout=args.get("trial_timeout"),
@@ -96,11 +97,11 @@ def tune_request(args: dict[str, Any]) -> TuneRequest:
         experiment=args.get("experiment"))
 
 
-def _source(args: dict[str, Any]) -> Source:
+def _source(args: dict[str, Any], limits: Limits | None) -> Source:
     from modeldev.data.loading import load_source
 
     return load_source(args.get("data"), args.get("demo"), args.get("context"),
-                       args.get("target"))
+                       args.get("target"), limits)
 
 
 def _seed(args: dict[str, Any]) -> int:
@@ -124,15 +125,16 @@ def run_spec(spec: dict[str, Any], sink: JobSink, should_stop: Any) -> dict[str,
     args = spec["args"]
     if spec["kind"] == "train" and args.get("resume"):
         sink.printer = ProgressPrinter(interactive=False)
-        source = _source(args) if args.get("data") or args.get("demo") else None
+        source = _source(args, settings.limits) if args.get("data") or args.get("demo") else None
         return resume_phase1(args["resume"], settings, source, args.get("framework_timeout"),
                              sink, should_stop).summary()
     if spec["kind"] == "train":  # job.log is no terminal: plain lines, whatever stderr is
-        request = train_request(args)
+        request = train_request(args, settings.limits)
         sink.printer = ProgressPrinter(primary_metric=request.primary_metric, interactive=False)
         return run_phase1(request, settings, sink, should_stop).summary()
     sink.printer = TuneProgress(interactive=False)
-    return run_tuning(tune_request(spec["args"]), settings, sink, should_stop).summary()
+    tune = tune_request(spec["args"], settings.limits)
+    return run_tuning(tune, settings, sink, should_stop).summary()
 
 
 def main(folder: str | Path) -> int:
@@ -145,13 +147,36 @@ def main(folder: str | Path) -> int:
         spec = _start(folder)
         if spec is None:
             return EXIT_FAILED
+        HEARTBEAT.add(f"job:{folder}", lambda now: beat(folder, now),
+                      job_settings(spec).heartbeat_s)
         result = run_spec(spec, sink, should_stop)
         _ignore_signals()
+        return _record_end(folder, EXIT_OK, state="finished", error=None, result=result)
     except BaseException as exc:  # every way out is recorded in status.json
         _ignore_signals()
         return _record_failure(folder, exc, sink, bool(should_stop()))
-    update_status(folder, state="finished", ended_at=time.time(), result=result)
-    return EXIT_OK
+
+
+def _record_end(folder: Path, code: int, **outcome: Any) -> int:
+    """Record how the job ended: a `job_ended` event, then status.json; return the exit code.
+
+    The event comes first and is appended (no lock, no rename): where status.json cannot be
+    written (a full disk, a broken lock), a later sweep reads the outcome back from it instead
+    of calling the job dead. A failed write is told in job.log, and the exit code is then 1.
+    """
+    outcome["ended_at"] = time.time()
+    try:
+        append_event(folder, make_event(JOB_ENDED, **outcome))
+        told = f"the outcome is in {EVENTS}, where the next sweep reads it"
+    except Exception as exc:
+        told = f"nor could it append to {EVENTS} ({type(exc).__name__}: {exc})"
+    try:
+        update_status(folder, **outcome)
+    except Exception as exc:
+        print(f"modeldev job: ended {outcome['state']}, but could not write {STATUS} "
+              f"({type(exc).__name__}: {exc}); {told}.", file=sys.stderr, flush=True)
+        return EXIT_FAILED if code == EXIT_OK else code
+    return code
 
 
 def _start(folder: Path) -> dict[str, Any] | None:
@@ -165,8 +190,9 @@ def _start(folder: Path) -> dict[str, Any] | None:
                   "not run again.", file=sys.stderr, flush=True)
             return None
         stat = proc_stat(os.getpid())
+        beat(folder, time.time())
         status.update(state="running", pid=os.getpid(), started_at=time.time(),
-                      pid_start=None if stat is None else stat[1])
+                      pid_start=None if stat is None else stat[1], host=socket.gethostname())
         write_json(folder / STATUS, status)
     return json.loads((folder / SPEC).read_text(encoding="utf-8"))
 
@@ -194,9 +220,9 @@ def _record_failure(folder: Path, exc: BaseException, sink: JobSink, stopped: bo
     if sink.parent_run_id and sink.settings is not None:
         _end_own_runs(sink.settings, sink.parent_run_id,
                       "KILLED" if state == "cancelled" else "FAILED")
-    if (folder / STATUS).exists():
-        update_status(folder, state=state, ended_at=time.time(), error=error)
-    return code
+    if not (folder / STATUS).exists():
+        return code
+    return _record_end(folder, code, state=state, error=error, result=None)
 
 
 def _end_own_runs(settings: Settings, parent_run_id: str, status: str) -> None:

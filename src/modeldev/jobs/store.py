@@ -1,9 +1,10 @@
 """Background jobs: a folder per job and a child process (its own session) running the engine.
 
-A job folder holds `spec.json` (what to run), `status.json` (state, pid, result; replaced by
-atomic rename, read-modify-written under `status.lock`), `events.jsonl` (the engine's events,
-append-only, one line per event) and `job.log` (the child's stdout and stderr). The app and the
-CLI only read these files, send SIGTERM to cancel, and sweep jobs whose process is gone.
+A job folder holds `spec.json` (what to run), `status.json` (state, pid, host, result; replaced
+by atomic rename, read-modify-written under `status.lock`), `events.jsonl` (the engine's events,
+append-only, one line per event, the last `job_ended`), `heartbeat` and `job.log` (the child's
+stdout and stderr). The app and the CLI only read these files, send SIGTERM to cancel, and sweep
+jobs whose process is gone (this host: its pid; another host: a stale heartbeat).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +30,7 @@ from modeldev.config import Settings
 from modeldev.errors import InputError, ModeldevError
 from modeldev.jobs import files
 from modeldev.jobs.files import LOG
-from modeldev.liveness import proc_stat, process_alive
+from modeldev.liveness import heartbeat_stale, proc_stat, process_alive
 
 JOB_STATES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
@@ -78,10 +80,12 @@ def submit(spec: JobSpec, settings: Settings) -> str:
         job_id, folder = _new_folder(settings)
         write_json(folder / SPEC, {**asdict(spec), "args": args,
                                    "settings": settings.to_dict()})
+        files.beat(folder, time.time())  # the runner keeps it fresh once it starts
         with status_lock(folder):  # the child writes "running" only after this
             child = _launch(folder)
             write_json(folder / STATUS, {
                 "job_id": job_id, "kind": spec.kind, "state": "queued", "pid": child.pid,
+                "host": socket.gethostname(),
                 "pid_start": (proc_stat(child.pid) or (None, None))[1], "owner": spec.owner,
                 "label": spec.label, "created_at": time.time(), "started_at": None,
                 "ended_at": None, "error": None, "result": None})
@@ -162,8 +166,12 @@ def read_status(settings: Settings, job_id: str) -> dict[str, Any]:
     return status
 
 
-def is_alive(status: dict[str, Any]) -> bool:
-    """Whether the job's process (pid and start time of status.json) is still running."""
+def is_alive(status: dict[str, Any], settings: Settings | None = None) -> bool:
+    """Whether the job's process still runs: on this host, its pid and start time say; with
+    `settings`, a job of another host (a shared workspace) lives while its heartbeat is fresh."""
+    if settings is not None and status.get("host") not in (None, socket.gethostname()):
+        beat = files.last_beat(settings.jobs_dir / status["job_id"])
+        return heartbeat_stale(beat, time.time(), settings.heartbeat_grace_s) is False
     pid = status.get("pid")
     return isinstance(pid, int) and pid > 0 and process_alive(pid, status.get("pid_start"))
 
@@ -179,8 +187,10 @@ def cancel(settings: Settings, job_id: str) -> bool:
     _reap()
     with status_lock(folder):
         status = read_status(settings, job_id)
-        if status.get("state") not in ACTIVE_STATES or not is_alive(status):
+        if status.get("state") not in ACTIVE_STATES or not is_alive(status, settings):
             return False
+        if status.get("host") not in (None, socket.gethostname()):
+            raise ModeldevError(f"Job {job_id} runs on host {status['host']}; cancel it there.")
         try:
             os.close(os.open(folder / CANCEL_MARK, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
@@ -252,20 +262,32 @@ def _sweep_jobs(settings: Settings) -> int:
     _reap()
     swept = 0
     for status in list_jobs(settings):
-        if status.get("state") in ACTIVE_STATES and not is_alive(status):
-            swept += _mark_dead(settings.jobs_dir / status["job_id"])
+        if status.get("state") in ACTIVE_STATES and not is_alive(status, settings):
+            try:
+                swept += _mark_dead(settings, settings.jobs_dir / status["job_id"])
+            except (OSError, filelock.Timeout):
+                continue  # a folder that cannot be written now is left for a later sweep
     return swept
 
 
-def _mark_dead(folder: Path) -> int:
-    """Under the status lock, re-check (the job may have just ended well) and mark it."""
+def _mark_dead(settings: Settings, folder: Path) -> int:
+    """Under the status lock, re-check (the job may have just ended well) and mark it.
+
+    A job that told how it ended (its `job_ended` event) but could not write status.json gets
+    that outcome; only a job that died without a word is failed with DEAD_ERROR.
+    """
     with status_lock(folder):
         status = _read_json(folder / STATUS)
-        if status is None or status.get("state") not in ACTIVE_STATES or is_alive(status):
+        if status is None or status.get("state") not in ACTIVE_STATES or \
+                is_alive(status, settings):
             return 0
+        ended = files.last_outcome(folder)
         asked = cancel_requested(folder)
-        status.update(state="cancelled" if asked else "failed", ended_at=time.time(),
-                      error=None if asked else DEAD_ERROR)
+        if ended is not None:
+            status.update({k: ended.get(k) for k in ("state", "ended_at", "error", "result")})
+        else:
+            status.update(state="cancelled" if asked else "failed", ended_at=time.time(),
+                          error=None if asked else DEAD_ERROR)
         write_json(folder / STATUS, status)
     return 1
 

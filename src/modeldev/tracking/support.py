@@ -9,11 +9,12 @@ import math
 import os
 import re
 import socket
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modeldev.liveness import proc_stat
+from modeldev.liveness import HEARTBEAT, heartbeat_stale, proc_stat, process_alive
 from modeldev.tracking import tags as T
 
 PARAM_MAX_CHARS = 500  # full values belong in JSON artifacts
@@ -38,14 +39,44 @@ def package_requirements(names: list[str]) -> list[str]:
 
 
 def owner_tags() -> dict[str, str]:
-    """Who runs this run: pid, its start time where known, host and user (for stale sweeps)."""
-    tags = {T.PID: str(os.getpid()), T.HOST: socket.gethostname()}
+    """Who runs this run: pid, its start time, host, user and a first heartbeat (for sweeps)."""
+    tags = {T.PID: str(os.getpid()), T.HOST: socket.gethostname(),
+            T.HEARTBEAT: beat_text(time.time())}
     stat = proc_stat(os.getpid())
     if stat is not None:
         tags[T.PID_START] = stat[1]
     with contextlib.suppress(Exception):
         tags[T.USER] = getpass.getuser()
     return tags
+
+
+def beat_text(now: float) -> str:
+    """A heartbeat tag's value: epoch seconds, to the millisecond."""
+    return f"{now:.3f}"
+
+
+def keep_alive(client: Any, run_id: str, interval: float) -> None:
+    """Refresh the run's heartbeat tag every `interval` seconds while this process lives."""
+    HEARTBEAT.add(run_id, lambda now: client.set_tag(run_id, T.HEARTBEAT, beat_text(now)),
+                  interval)
+
+
+def stop_beating(run_id: str) -> None:
+    """The run ended: its heartbeat stops."""
+    HEARTBEAT.remove(run_id)
+
+
+def owner_gone(tags: Mapping[str, str], now: float, grace: float) -> bool:
+    """Whether the process owning a RUNNING run is gone.
+
+    On this host its pid says so (gone, or another process since); on any other host (another
+    machine, or this container's predecessor) a heartbeat older than `grace` does. A run of an
+    older version, without a heartbeat, is only judged on the host that ran it.
+    """
+    pid = tags.get(T.PID, "")
+    if tags.get(T.HOST) == socket.gethostname() and pid.isdigit():
+        return not process_alive(int(pid), tags.get(T.PID_START))
+    return bool(heartbeat_stale(tags.get(T.HEARTBEAT), now, grace))
 
 
 def finite(value: Any) -> bool:

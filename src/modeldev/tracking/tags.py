@@ -21,6 +21,7 @@ USER = "mlflow.user"
 PID = "modeldev.pid"
 PID_START = "modeldev.pid_start"
 HOST = "modeldev.host"
+HEARTBEAT = "modeldev.heartbeat"  # epoch seconds, refreshed by the live owner (liveness.py)
 
 # Facts of a Phase 1 session and its framework runs.
 TASK = "task"

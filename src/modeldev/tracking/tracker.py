@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.uri import append_to_uri_path
 
 from modeldev.config import Settings
-from modeldev.liveness import process_alive
 from modeldev.tracking import models
 from modeldev.tracking import tags as T
 from modeldev.tracking.children import (
@@ -49,8 +47,12 @@ from modeldev.tracking.support import (
     capped_params,
     finite,
     finite_metrics,
+    keep_alive,
+    owner_gone,
+    owner_tags,
     run_tags,
     short,
+    stop_beating,
 )
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ class Tracker:
         """Create a RUNNING run (nested under `parent_run_id` if given); return its id."""
         run = self._client.create_run(experiment_id, run_name=name,
                                       tags=run_tags(tags, parent_run_id))
+        keep_alive(self._client, run.info.run_id, self.settings.heartbeat_s)
         return run.info.run_id
 
     @mlflow_errors("logging params, metrics and tags")
@@ -230,12 +233,15 @@ class Tracker:
         """Mark a run FINISHED, FAILED or KILLED."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+        stop_beating(run_id)
         self._client.set_terminated(run_id, status)
 
     @mlflow_errors("reopening a run")
     def reopen_run(self, run_id: str) -> None:
-        """Set an ended run RUNNING again (a resumed tuning)."""
+        """Set an ended run RUNNING again (a resumed tuning), owned by this process from now."""
         self._client.update_run(run_id, "RUNNING")
+        self.set_tags(run_id, {k: v for k, v in owner_tags().items() if k.startswith("modeldev.")})
+        keep_alive(self._client, run_id, self.settings.heartbeat_s)
 
     @mlflow_errors("deleting a run")
     def delete_run(self, run_id: str) -> None:
@@ -288,14 +294,10 @@ class Tracker:
         return run_record(self._client.get_run(run_id))
 
     def sweep_stale_runs(self, experiment_ids: list[str]) -> int:
-        """Mark KILLED the RUNNING runs whose process on this host is gone; return how many."""
-        host = socket.gethostname()
+        """Mark KILLED the RUNNING runs whose process is gone (`owner_gone`); return how many."""
         swept = 0
         for run in self.search_runs(experiment_ids, "attributes.status = 'RUNNING'"):
-            pid = run.tags.get(T.PID, "")
-            if run.tags.get(T.HOST) != host or not pid.isdigit():
-                continue  # another machine's run, or not ours: leave it
-            if not process_alive(int(pid), run.tags.get(T.PID_START)):
+            if owner_gone(run.tags, time.time(), self.settings.heartbeat_grace_s):
                 self.end_run(run.run_id, "KILLED")
                 swept += 1
         return swept

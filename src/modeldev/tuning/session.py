@@ -22,7 +22,6 @@ from modeldev.gpu import resolve_device
 from modeldev.locks import resume_lock
 from modeldev.tracking import tags as T
 from modeldev.tracking.records import RunRecord
-from modeldev.tracking.support import owner_tags
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
 from modeldev.tuning.finish import finish_tuning
@@ -80,9 +79,8 @@ def _reopen_parent(parent: str, tracker: Tracker) -> tuple[str, Path, set[str]]:
         if (kind == T.KIND_TRIAL and child.run_id not in keep) or kind == T.KIND_SUMMARY:
             tracker.delete_run(child.run_id)
             dropped += 1
-    tracker.reopen_run(parent)
-    owner = {k: v for k, v in owner_tags().items() if k.startswith("modeldev.")}
-    tracker.set_tags(parent, {**owner, T.RESUMED_AT: str(int(time.time())),
+    tracker.reopen_run(parent)  # owned (tags, heartbeat) by this process from here on
+    tracker.set_tags(parent, {T.RESUMED_AT: str(int(time.time())),
                               T.RESUME_DROPPED: str(dropped)})
     return parent, Path(run.tags[T.ARTIFACTS_DIR]), set(done)
 

@@ -77,17 +77,19 @@ def save_upload(data: bytes, filename: str, settings: Settings) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the data ...", max_entries=4)
-def _load(kind: str, value: str, stamp: float) -> Source:
+def _load(kind: str, value: str, stamp: float, limits: tuple = ()) -> Source:
+    caps = Limits(*limits) if limits else None
     if kind == "demo":
         return load_demo(value)
     if kind == "context":
-        return load_context(value)
-    return load_table(value)
+        return load_context(value, caps)
+    return load_table(value, caps)
 
 
-def load(spec: SourceSpec) -> Source:
-    """The table of `spec` (cached per file version; treat it as read-only)."""
-    return _load(spec.kind, spec.value, spec.stamp())
+def load(spec: SourceSpec, settings: Settings | None = None) -> Source:
+    """The table of `spec`, caps checked before reading (cached per file version; read-only)."""
+    return _load(spec.kind, spec.value, spec.stamp(),
+                 astuple(settings.limits) if settings is not None else ())
 
 
 def default_target(source: Source) -> str:
@@ -102,7 +104,7 @@ def default_target(source: Source) -> str:
 @st.cache_resource(show_spinner="Checking the data ...", max_entries=8)
 def _prepare(kind: str, value: str, stamp: float, target: str, task: str,
              limits: tuple) -> Prepared:
-    return prepare(_load(kind, value, stamp).frame, target, task, Limits(*limits))
+    return prepare(_load(kind, value, stamp, limits).frame, target, task, Limits(*limits))
 
 
 def prepared(spec: SourceSpec, target: str, task: str, settings: Settings) -> Prepared:
@@ -118,7 +120,7 @@ def current_choice(settings: Settings) -> dict[str, Any]:
         out["error"] = "Choose a file on the Data page first."
         return out
     try:
-        out["source"] = load(out["spec"])
+        out["source"] = load(out["spec"], settings)
         target = st.session_state.get(S.TARGET) or default_target(out["source"])
         if target not in map(str, out["source"].frame.columns):
             target = default_target(out["source"])
