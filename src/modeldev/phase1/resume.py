@@ -23,7 +23,6 @@ from modeldev.phase1.record import MEASURED
 from modeldev.phase1.results import FrameworkResult, TrainRequest
 from modeldev.tracking import tags as T
 from modeldev.tracking.records import RunRecord
-from modeldev.tracking.support import owner_tags
 from modeldev.tracking.tracker import Tracker
 
 SPEC_FILE = "session_spec.json"
@@ -85,9 +84,8 @@ def reopen(tracker: Tracker, parent_id: str) -> tuple[str, Path]:
     if tracker.get_run(parent_id).status == "RUNNING":
         raise InputError(f"Session {parent_id} is still running (its process is alive, or on "
                          "another machine); stop it before resuming.")
-    tracker.reopen_run(parent_id)
-    owner = {k: v for k, v in owner_tags().items() if k.startswith("modeldev.")}
-    tracker.set_tags(parent_id, {**owner, T.RESUMED_AT: str(int(time.time()))})
+    tracker.reopen_run(parent_id)  # owned (tags, heartbeat) by this process from here on
+    tracker.set_tags(parent_id, {T.RESUMED_AT: str(int(time.time()))})
     return run.experiment_id, Path(run.tags[T.ARTIFACTS_DIR])
 
 
