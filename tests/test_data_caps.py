@@ -41,8 +41,8 @@ message = None
 try:
     if sys.argv[2] == "load":
         load_table(sys.argv[1], Limits())
-    else:
-        pq.read_table(sys.argv[1])
+    else:  # two row groups made real: 100 million int8 values written into memory
+        pq.ParquetFile(sys.argv[1]).read_row_groups([0, 1]).column("x").fill_null(1)
 except InputError as exc:
     message = str(exc)
 seconds = time.perf_counter() - start
@@ -86,10 +86,11 @@ def test_a_300_million_row_parquet_is_refused_from_its_footer(big_parquet):
 
 
 def test_the_rss_probe_sees_a_full_read(big_parquet):
-    """The control: reading the same file does show in the probe (so the bound above can fail)."""
+    """The control: 95 MiB of that file made real shows in the probe (so the bound above can
+    fail; an unfilled all-null read is mostly untouched zero pages, which RSS does not count)."""
     probe = _probe(big_parquet, "read")
     assert probe["message"] is None
-    assert (probe["peak_kib"] - probe["base_kib"]) / 1024 > 200
+    assert (probe["peak_kib"] - probe["base_kib"]) / 1024 > 64
 
 
 def test_parquet_column_cap_from_the_footer_without_the_index(tmp_path):
