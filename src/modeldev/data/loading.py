@@ -160,12 +160,20 @@ def load_source(data: str | None = None, demo: str | None = None, context: str |
     raise InputError("Name the data: one of --data FILE, --demo NAME or --context FILE.")
 
 
-def reload_source(origin: str, expected_hash: str) -> Source:
-    """Load a table again from where a session got it, refusing if it has changed since."""
+def reload_source(origin: str, expected_hash: str, copies: Path | None = None) -> Source:
+    """Load a table again from where a session got it, refusing if it has changed since.
+
+    `copies` is a folder that may hold the session's own copy of a data file (logged with it to
+    a tracking server): read when the file is not at its origin on this machine.
+    """
     if origin.startswith("demo:"):
         src = load_demo(origin.removeprefix("demo:"))
     elif origin.startswith("context:"):
         src = load_context(origin.removeprefix("context:"))
+    elif not Path(origin).is_file() and copies is not None and \
+            (copies / Path(origin).name).is_file():
+        src = load_table(copies / Path(origin).name)
+        src.origin = origin
     else:
         src = load_table(origin)
     if dataset_hash(src.frame) != expected_hash:

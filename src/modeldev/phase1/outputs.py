@@ -22,6 +22,7 @@ from modeldev.evaluation.metrics import finite_or_none, get_metric, task_metric_
 from modeldev.gpu import detect_gpu
 from modeldev.phase1.results import TrainingResult, TrainRequest
 from modeldev.tracking import tags as T
+from modeldev.tracking.folders import DATA_DIR
 from modeldev.tracking.tracker import Tracker
 
 SELECTION_FILE = "selection_rationale.json"
@@ -141,6 +142,8 @@ def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker:
     write_json(folder / SELECTION_FILE, selection_rationale(result))
     write_json(folder / "manifest.json", manifest(result, request))
     tracker.log_artifacts(result.parent_run_id, folder)
+    if not settings.uses_sqlite and Path(request.source.origin).is_file():  # a shared server:
+        tracker.log_artifact(result.parent_run_id, Path(request.source.origin), DATA_DIR)
     tracker.set_tags(result.parent_run_id, {
         T.ARTIFACTS_DIR: str(folder), T.BEST_MODEL: info["model_name"] or "",
         T.BEST_METRIC_VALUE: str(info["primary_metric_value"]),
@@ -152,9 +155,11 @@ def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker:
     return folder
 
 
-def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits) -> Split:
-    """A session's split rebuilt from its manifest and best_model_info (same data and seed)."""
+def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits,
+                  copies: Path | None = None) -> Split:
+    """A session's split rebuilt from its manifest and best_model_info (same data and seed;
+    `copies`: the session's `data` folder, the file's logged copy)."""
     dataset = manifest["dataset"]
-    source = reload_source(dataset["origin"], dataset["hash"])
+    source = reload_source(dataset["origin"], dataset["hash"], copies)
     data = prepare(source.frame, info["target"], info["task"], limits)
     return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0))

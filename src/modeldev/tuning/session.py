@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from modeldev.execution.common import default_workers
 from modeldev.frameworks.registry import get_framework
 from modeldev.gpu import resolve_device
 from modeldev.tracking import tags as T
+from modeldev.tracking.folders import local_folder, session_folder
 from modeldev.tracking.records import RunRecord
 from modeldev.tracking.support import owner_tags
 from modeldev.tracking.tracker import Tracker
@@ -83,7 +85,21 @@ def _reopen_parent(parent: str, tracker: Tracker) -> tuple[str, Path, set[str]]:
     owner = {k: v for k, v in owner_tags().items() if k.startswith("modeldev.")}
     tracker.set_tags(parent, {**owner, T.RESUMED_AT: str(int(time.time())),
                               T.RESUME_DROPPED: str(dropped)})
-    return parent, Path(run.tags[T.ARTIFACTS_DIR]), set(done)
+    return parent, _resume_folder(tracker, run), set(done)
+
+
+def _resume_folder(tracker: Tracker, run: RunRecord) -> Path:
+    """The folder a resumed tuning writes into: its own, or (started on another machine) a new
+    one here holding the files its first part logged, named by the parent's tag from now on."""
+    here = local_folder(run.tags)
+    if here is not None:
+        return here
+    fetched = session_folder(tracker, run)
+    folder = new_run_dir(tracker.settings.artifacts_dir, "tuning", run.run_id[:8])
+    if fetched is not None:
+        shutil.copytree(fetched, folder, dirs_exist_ok=True)
+    tracker.set_tags(run.run_id, {T.ARTIFACTS_DIR: str(folder)})
+    return folder
 
 
 def _tuning_parent(tracker: Tracker, run_id: str) -> RunRecord:
@@ -98,7 +114,14 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
     if not request.resume:
         return request
     run = _tuning_parent(tracker, request.resume)
-    spec = json.loads((Path(run.tags[T.ARTIFACTS_DIR]) / "tuning_spec.json").read_text())
+    folder = session_folder(tracker, run)
+    try:
+        spec = json.loads((folder / "tuning_spec.json").read_text()) if folder else None
+    except (OSError, ValueError):
+        spec = None
+    if spec is None:
+        raise InputError(f"Tuning run {run.run_id} has no tuning_spec.json here or in MLflow "
+                         "(still running elsewhere, or started before specs were logged).")
     source = None
     if not spec["training_run_id"]:  # tuned a data source directly: the same data again
         source = _resume_source(request, spec)
@@ -171,6 +194,7 @@ def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink 
     parent, folder, done = _open_parent(request, tracker, base, exp_id, n_combos, split)
     if not request.resume:
         _write_spec(folder, base, grid, split)
+        tracker.log_artifacts(parent, folder)  # a resume on another machine reads them back
     plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
     shared = TrialShared(base.framework, split, resolve_device(request.device, adapter)[0],
