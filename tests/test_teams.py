@@ -24,9 +24,13 @@ from streamlit.testing.v1 import AppTest
 
 from modeldev.config import resolve_settings
 from modeldev.data.loading import load_demo, load_table
+from modeldev.events import Cancelled
 from modeldev.phase1.results import TrainRequest
 from modeldev.phase1.run import run_phase1
 from modeldev.tracking.folders import CACHE_SUBDIR, DATA_DIR
+from modeldev.tracking.tracker import Tracker
+from modeldev.tuning.session import run_tuning
+from modeldev.tuning.types import TuneRequest
 from modeldev.ui import state as S
 
 pytestmark = pytest.mark.slow
@@ -164,3 +168,31 @@ def test_comparison_and_tuning_pages_on_another_machine(server, phase1_elsewhere
     assert len(at.get("plotly_chart")) == 2  # top 10 and parameter impact
     assert any(m.label.startswith("Improvement") for m in at.metric)
     assert any("2 / 2 finished" in str(m.value) for m in at.metric)
+
+
+def test_a_tuning_stopped_in_one_workspace_resumes_in_another(server, phase1_elsewhere,
+                                                              tmp_path_factory, monkeypatch):
+    """Stopped after its first trial in workspace C (the parent ends KILLED), C deleted, resumed
+    in workspace D: the spec comes back from the server and the rest of the grid runs."""
+    uri, _ = server
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    c, d = tmp_path_factory.mktemp("workspace_c"), tmp_path_factory.mktemp("workspace_d")
+    events: list[dict] = []
+    request = TuneRequest(training_run_id=phase1_elsewhere["run_id"], workers=1,
+                          framework="sklearn_logistic_regression", grid={"C": [0.1, 1.0, 10.0]})
+    with pytest.raises(Cancelled):
+        run_tuning(request, resolve_settings(c, uri), on_event=events.append,
+                   should_stop=lambda: any(e["type"] == "trial_finished" for e in events))
+    parent = next(e["parent_run_id"] for e in events if e["type"] == "session_started")
+    tracker = Tracker(resolve_settings(d, uri))
+    assert tracker.get_run(parent).status == "KILLED"
+    shutil.rmtree(c)
+
+    result = run_tuning(TuneRequest(resume=parent, workers=1), resolve_settings(d, uri))
+    assert (result.parent_run_id, result.n_combinations, result.n_completed) == (parent, 3, 3)
+    assert result.artifacts_dir.is_relative_to(d)
+    assert json.loads((result.artifacts_dir / "tuning_spec.json").read_text())["grid"] == \
+        {"C": [0.1, 1.0, 10.0]}
+    run = tracker.get_run(parent)
+    assert run.status == "FINISHED" and run.tags["artifacts_dir"] == str(result.artifacts_dir)
