@@ -169,6 +169,12 @@ def test_comparison_and_tuning_pages_on_another_machine(server, phase1_elsewhere
     assert any(m.label.startswith("Improvement") for m in at.metric)
     assert any("2 / 2 finished" in str(m.value) for m in at.metric)
 
+    cache = resolve_settings(tuned_elsewhere["workspace"]).artifacts_dir / CACHE_SUBDIR
+    shutil.rmtree(cache)  # only a cache: the pages fetch the files again
+    at = _open(S.PAGE_COMPARISON)
+    assert at.metric[0].value == phase1_elsewhere["best"]
+    assert any(cache.glob(f"{phase1_elsewhere['run_id']}_*/best_model_info.json"))
+
 
 def test_a_tuning_stopped_in_one_workspace_resumes_in_another(server, phase1_elsewhere,
                                                               tmp_path_factory, monkeypatch):

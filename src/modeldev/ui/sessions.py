@@ -115,7 +115,11 @@ def run_folder(run: dict[str, Any]) -> str:
         return str(here)
     if run["status"] not in folders.ENDED:
         return ""
-    return _fetched(*_key(), run["run_id"], run["status"], run["end"])
+    found = _fetched(*_key(), run["run_id"], run["status"], run["end"])
+    if found and not Path(found).is_dir():  # the cache was cleared since: fetch it again
+        _fetched.clear()
+        found = _fetched(*_key(), run["run_id"], run["status"], run["end"])
+    return found
 
 
 def run_files(run: dict[str, Any]) -> dict[str, Any]:
