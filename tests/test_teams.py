@@ -104,7 +104,7 @@ def phase1_elsewhere(server, tmp_path_factory) -> dict:
     assert result.artifacts_dir.is_relative_to(a)
     shutil.rmtree(a)
     return {"run_id": result.parent_run_id, "best": result.best.name,
-            "folder": result.artifacts_dir, "data": data}
+            "folder": result.artifacts_dir, "data": data, "model_uri": result.best.model_uri}
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,21 @@ def test_tuning_on_another_machine_reads_phase1_from_the_server(phase1_elsewhere
     assert len(cached) == 1, cached  # Phase 1's files, fetched once from the server
     assert (cached[0] / "best_model_info.json").is_file()
     assert (cached[0] / DATA_DIR / "cancer.csv").is_file()  # the data travelled with the session
+
+
+def test_models_load_from_the_server_by_their_uris(server, phase1_elsewhere, tuned_elsewhere,
+                                                   tmp_path):
+    """Phase 1's best model and the model tuning carried forward, by the URIs the JSON and the
+    context give (mlflow-artifacts:/..., proxied by the server), in a workspace with nothing."""
+    uri, _ = server
+    tracker = Tracker(resolve_settings(tmp_path / "workspace_e", uri))
+    rows = load_demo("breast_cancer").frame.drop(columns="target").head(20)
+    labels = set(load_demo("breast_cancer").frame["target"])
+    for model_uri in (phase1_elsewhere["model_uri"],
+                      tuned_elsewhere["summary"]["carried_model_uri"]):
+        assert model_uri.startswith("mlflow-artifacts:/"), model_uri
+        predicted = tracker.load_model(model_uri).predict(rows)
+        assert len(predicted) == 20 and set(predicted) <= labels
 
 
 def _open(page: str) -> AppTest:
