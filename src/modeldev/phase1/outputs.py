@@ -15,7 +15,7 @@ from modeldev.charts.common import save_figure
 from modeldev.charts.comparison import comparison_figure
 from modeldev.config import Limits, Settings
 from modeldev.context import phase1_update, update_context
-from modeldev.data.loading import reload_source
+from modeldev.data.loading import reload_source, source_files
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.evaluation.metrics import finite_or_none, get_metric, task_metric_names
@@ -142,8 +142,9 @@ def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker:
     write_json(folder / SELECTION_FILE, selection_rationale(result))
     write_json(folder / "manifest.json", manifest(result, request))
     tracker.log_artifacts(result.parent_run_id, folder)
-    if not settings.uses_sqlite and Path(request.source.origin).is_file():  # a shared server:
-        tracker.log_artifact(result.parent_run_id, Path(request.source.origin), DATA_DIR)
+    if not settings.uses_sqlite:  # a shared server: the data travels with the session
+        for path in source_files(request.source.origin):
+            tracker.log_artifact(result.parent_run_id, path, DATA_DIR)
     tracker.set_tags(result.parent_run_id, {
         T.ARTIFACTS_DIR: str(folder), T.BEST_MODEL: info["model_name"] or "",
         T.BEST_METRIC_VALUE: str(info["primary_metric_value"]),
