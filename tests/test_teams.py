@@ -191,19 +191,24 @@ def test_comparison_and_tuning_pages_on_another_machine(server, phase1_elsewhere
     assert any(cache.glob(f"{phase1_elsewhere['run_id']}_*/best_model_info.json"))
 
 
-def test_a_tuning_stopped_in_one_workspace_resumes_in_another(server, phase1_elsewhere,
-                                                              tmp_path_factory, monkeypatch):
-    """Stopped after its first trial in workspace C (the parent ends KILLED), C deleted, resumed
-    in workspace D: the spec comes back from the server and the rest of the grid runs."""
+def test_a_tuning_stopped_in_one_workspace_resumes_in_another(server, tmp_path_factory,
+                                                              monkeypatch):
+    """A tuning of a CSV kept in workspace C (no Phase 1), stopped after its first trial (the
+    parent ends KILLED); C deleted, file and all; resumed in workspace D: its spec and its data
+    come back from the server and the rest of the grid runs."""
     uri, _ = server
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     c, d = tmp_path_factory.mktemp("workspace_c"), tmp_path_factory.mktemp("workspace_d")
+    load_demo("wine").frame.to_csv(c / "wine.csv", index=False)
+    source = load_table(c / "wine.csv")
+    source.target = "target"
+    grid = {"C": [0.1, 1.0, 10.0], "max_iter": [300]}
     events: list[dict] = []
-    request = TuneRequest(training_run_id=phase1_elsewhere["run_id"], workers=1,
-                          framework="sklearn_logistic_regression", grid={"C": [0.1, 1.0, 10.0]})
     with pytest.raises(Cancelled):
-        run_tuning(request, resolve_settings(c, uri), on_event=events.append,
+        run_tuning(TuneRequest(framework="sklearn_logistic_regression", source=source, grid=grid,
+                               workers=1, cv=2), resolve_settings(c, uri),
+                   on_event=events.append,
                    should_stop=lambda: any(e["type"] == "trial_finished" for e in events))
     parent = next(e["parent_run_id"] for e in events if e["type"] == "session_started")
     tracker = Tracker(resolve_settings(d, uri))
@@ -213,7 +218,8 @@ def test_a_tuning_stopped_in_one_workspace_resumes_in_another(server, phase1_els
     result = run_tuning(TuneRequest(resume=parent, workers=1), resolve_settings(d, uri))
     assert (result.parent_run_id, result.n_combinations, result.n_completed) == (parent, 3, 3)
     assert result.artifacts_dir.is_relative_to(d)
-    assert json.loads((result.artifacts_dir / "tuning_spec.json").read_text())["grid"] == \
-        {"C": [0.1, 1.0, 10.0]}
+    spec = json.loads((result.artifacts_dir / "tuning_spec.json").read_text())
+    assert spec["grid"] == grid and spec["dataset"]["origin"] == str(c / "wine.csv")
+    assert (result.artifacts_dir / DATA_DIR / "wine.csv").is_file()  # fetched with the spec
     run = tracker.get_run(parent)
     assert run.status == "FINISHED" and run.tags["artifacts_dir"] == str(result.artifacts_dir)

@@ -12,7 +12,7 @@ from typing import Any
 from modeldev import events as ev
 from modeldev.artifacts import new_run_dir, write_json
 from modeldev.config import Settings, default_experiment_name
-from modeldev.data.loading import Source, dataset_hash, reload_source
+from modeldev.data.loading import Source, dataset_hash, reload_source, source_files
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.errors import InputError
@@ -21,7 +21,7 @@ from modeldev.execution.common import default_workers
 from modeldev.frameworks.registry import get_framework
 from modeldev.gpu import resolve_device
 from modeldev.tracking import tags as T
-from modeldev.tracking.folders import local_folder, session_folder
+from modeldev.tracking.folders import DATA_DIR, local_folder, session_folder
 from modeldev.tracking.records import RunRecord
 from modeldev.tracking.support import owner_tags
 from modeldev.tracking.tracker import Tracker
@@ -119,12 +119,12 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         spec = json.loads((folder / "tuning_spec.json").read_text()) if folder else None
     except (OSError, ValueError):
         spec = None
-    if spec is None:
+    if folder is None or spec is None:
         raise InputError(f"Tuning run {run.run_id} has no tuning_spec.json here or in MLflow "
                          "(still running elsewhere, or started before specs were logged).")
     source = None
     if not spec["training_run_id"]:  # tuned a data source directly: the same data again
-        source = _resume_source(request, spec)
+        source = _resume_source(request, spec, folder / DATA_DIR)
     return TuneRequest(
         training_run_id=spec["training_run_id"], framework=spec["framework"], source=source,
         target=spec.get("target"), task=spec.get("task", "auto"),
@@ -134,13 +134,14 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         cv=spec.get("cv_folds", 0))
 
 
-def _resume_source(request: TuneRequest, spec: dict[str, Any]) -> Source:
-    """The data a direct-source tuning used: the one passed again, else reloaded from its origin."""
+def _resume_source(request: TuneRequest, spec: dict[str, Any], copies: Path) -> Source:
+    """The data a direct-source tuning used: the one passed again, else reloaded from its origin
+    (or its copy in `copies`, logged to a tracking server when the tuning started)."""
     data = spec.get("dataset") or {}
     if request.source is not None:
         source = request.source
     elif data.get("origin"):
-        return reload_source(data["origin"], data.get("hash", ""))
+        return reload_source(data["origin"], data.get("hash", ""), copies)
     else:
         raise InputError("This tuning run tuned an in-memory table: pass the same data again "
                          "to resume it.")
@@ -195,6 +196,9 @@ def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink 
     if not request.resume:
         _write_spec(folder, base, grid, split)
         tracker.log_artifacts(parent, folder)  # a resume on another machine reads them back
+        if base.training_run_id is None and not settings.uses_sqlite:  # and the data it tuned
+            for path in source_files(base.source.origin):
+                tracker.log_artifact(parent, path, DATA_DIR)
     plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
     shared = TrialShared(base.framework, split, resolve_device(request.device, adapter)[0],
