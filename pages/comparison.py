@@ -27,7 +27,7 @@ if not rows or not info:
                        "appears when it finishes.", "Follow it on Training")
     else:
         common.error(f"Session {session['run_id']} ({session['status']}) left no comparison "
-                     "files on this machine.")
+                     "files, here or in MLflow.")
     st.stop()
 
 task, primary, best = info["task"], info["primary_metric"], info.get("model_name")

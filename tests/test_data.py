@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from modeldev.config import Limits
-from modeldev.data.loading import dataset_hash, load_context, load_demo, load_table
+from modeldev.data.loading import (
+    dataset_hash,
+    load_context,
+    load_demo,
+    load_table,
+    reload_source,
+    source_files,
+)
 from modeldev.data.split import make_split
 from modeldev.data.validation import infer_task, prepare
 from modeldev.errors import InputError
@@ -188,3 +197,43 @@ def test_context_source(tmp_path):
     src = load_context(ctx)
     assert list(src.frame.columns) == ["x1", "colour", "y"]
     assert src.target == "y" and src.recommended_algorithms == ["xgboost", "random_forest"]
+
+
+def test_reload_reads_the_logged_copy_only_when_the_file_is_not_at_its_origin(tmp_path):
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "target": ["a", "b", "a"]})
+    origin = tmp_path / "elsewhere" / "table.csv"  # never written: another machine's path
+    copies = tmp_path / "data"
+    copies.mkdir()
+    frame.to_csv(copies / "table.csv", index=False)
+    expected = dataset_hash(load_table(copies / "table.csv").frame)
+    src = reload_source(str(origin), expected, copies)
+    assert src.origin == str(origin) and list(src.frame["target"]) == ["a", "b", "a"]
+    with pytest.raises(InputError, match="no such file"):
+        reload_source(str(origin), expected)  # no copy given
+    frame.assign(x=[9.0, 2.0, 3.0]).to_csv(copies / "table.csv", index=False)
+    with pytest.raises(InputError, match="changed since the Phase 1 session"):
+        reload_source(str(origin), expected, copies)  # the copy is checked like the file
+    origin.parent.mkdir()
+    frame.to_csv(origin, index=False)
+    assert reload_source(str(origin), expected, copies).frame["x"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_context_source_reloads_from_its_logged_copies(tmp_path):
+    here = tmp_path / "here"
+    here.mkdir()
+    _frame().to_csv(here / "features.csv", index=False)
+    ctx = here / "pipeline_context.json"
+    ctx.write_text(json.dumps({"epoch_004_outputs": {
+        "feature_data_path": str(here / "features.csv"), "feature_names": ["x1", "colour"],
+        "target_variable": "y"}}))
+    src = load_context(ctx)
+    assert source_files(src.origin) == [ctx, here / "features.csv"]  # what Phase 1 logs
+    assert source_files("demo:wine") == [] and source_files(str(tmp_path / "gone.csv")) == []
+    copies = tmp_path / "data"
+    copies.mkdir()
+    for path in source_files(src.origin):
+        path.rename(copies / path.name)  # the files leave this machine; their copies remain
+    again = reload_source(src.origin, dataset_hash(src.frame), copies)
+    assert again.origin == src.origin and list(again.frame.columns) == ["x1", "colour", "y"]
+    with pytest.raises(InputError, match="Could not read pipeline context"):
+        reload_source(src.origin, dataset_hash(src.frame))

@@ -167,8 +167,16 @@ def _refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
         raise InputError(f"Could not use {p}: duplicate column names {', '.join(dupes)}.")
 
 
-def load_context(path: str | Path, limits: Limits | None = None) -> Source:
-    """Load the feature table that `pipeline_context.json` names in `epoch_004_outputs`."""
+def _context_data_file(p: Path, outputs: dict) -> Path:
+    """The feature file a context names (a relative path is relative to the context file)."""
+    data_file = Path(outputs.get("feature_data_path") or "")
+    return data_file if data_file.is_absolute() else p.parent / data_file
+
+
+def load_context(path: str | Path, limits: Limits | None = None,
+                 copies: Path | None = None) -> Source:
+    """Load the feature table that `pipeline_context.json` names in `epoch_004_outputs`
+    (from `copies`, a folder holding a logged copy of it, when it is not where it names)."""
     p = Path(path).expanduser()
     try:
         ctx = json.loads(p.read_text())
@@ -181,9 +189,9 @@ def load_context(path: str | Path, limits: Limits | None = None) -> Source:
         raise InputError(
             f"Pipeline context {p} lacks epoch_004_outputs.feature_data_path or .target_variable."
         )
-    data_file = Path(data_path)
-    if not data_file.is_absolute():
-        data_file = p.parent / data_file
+    data_file = _context_data_file(p, outputs)
+    if not data_file.is_file() and copies is not None and (copies / data_file.name).is_file():
+        data_file = copies / data_file.name
     src = load_table(data_file, limits)
     features = outputs.get("feature_names")
     if features:
@@ -221,15 +229,47 @@ def load_source(data: str | None = None, demo: str | None = None, context: str |
     raise InputError("Name the data: one of --data FILE, --demo NAME or --context FILE.")
 
 
-def reload_source(origin: str, expected_hash: str) -> Source:
-    """Load a table again from where a session got it, refusing if it has changed since."""
+def reload_source(origin: str, expected_hash: str, copies: Path | None = None) -> Source:
+    """Load a table again from where a session got it, refusing if it has changed since.
+
+    `copies` is a folder that may hold the session's own copies of its files (`source_files`,
+    logged with it to a tracking server): each is read there when it is not at its origin on
+    this machine (a data file; a context file and the feature file it names).
+    """
     if origin.startswith("demo:"):
         src = load_demo(origin.removeprefix("demo:"))
     elif origin.startswith("context:"):
-        src = load_context(origin.removeprefix("context:"))
+        src = load_context(_here_or_copy(Path(origin.removeprefix("context:")), copies),
+                           copies=copies)
+        src.origin = origin
     else:
-        src = load_table(origin)
+        src = load_table(_here_or_copy(Path(origin), copies))
+        src.origin = src.origin if Path(origin).is_file() else origin
     if dataset_hash(src.frame) != expected_hash:
         raise InputError(f"The data at {origin} changed since the Phase 1 session "
                          "(its hash differs); train again before tuning.")
     return src
+
+
+def _here_or_copy(path: Path, copies: Path | None) -> Path:
+    """`path` when it is on this machine, else its copy in `copies` when there is one."""
+    if path.is_file() or copies is None or not (copies / path.name).is_file():
+        return path
+    return copies / path.name
+
+
+def source_files(origin: str) -> list[Path]:
+    """The files on this machine a table was read from, as `reload_source(origin, ...,
+    copies)` looks for them in `copies`: the data file, or a context and its feature file."""
+    if origin.startswith("demo:"):
+        return []
+    if origin.startswith("context:"):
+        ctx = Path(origin.removeprefix("context:"))
+        try:
+            outputs = json.loads(ctx.read_text()).get("epoch_004_outputs") or {}
+        except (OSError, ValueError, AttributeError):
+            return []
+        found = [ctx, _context_data_file(ctx, outputs)]
+    else:
+        found = [Path(origin)]
+    return [p for p in found if p.is_file()]

@@ -15,13 +15,14 @@ from modeldev.charts.common import save_figure
 from modeldev.charts.comparison import comparison_figure
 from modeldev.config import Limits, Settings
 from modeldev.context import phase1_update, update_context
-from modeldev.data.loading import reload_source
+from modeldev.data.loading import reload_source, source_files
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.evaluation.metrics import finite_or_none, get_metric, task_metric_names
 from modeldev.gpu import detect_gpu
 from modeldev.phase1.results import TrainingResult, TrainRequest
 from modeldev.tracking import tags as T
+from modeldev.tracking.folders import DATA_DIR
 from modeldev.tracking.tracker import Tracker
 
 SELECTION_FILE = "selection_rationale.json"
@@ -141,6 +142,9 @@ def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker:
     write_json(folder / SELECTION_FILE, selection_rationale(result))
     write_json(folder / "manifest.json", manifest(result, request))
     tracker.log_artifacts(result.parent_run_id, folder)
+    if not settings.uses_sqlite:  # a shared server: the data travels with the session
+        for path in source_files(request.source.origin):
+            tracker.log_artifact(result.parent_run_id, path, DATA_DIR)
     tracker.set_tags(result.parent_run_id, {
         T.ARTIFACTS_DIR: str(folder), T.BEST_MODEL: info["model_name"] or "",
         T.BEST_METRIC_VALUE: str(info["primary_metric_value"]),
@@ -152,9 +156,11 @@ def write_phase1_outputs(result: TrainingResult, request: TrainRequest, tracker:
     return folder
 
 
-def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits) -> Split:
-    """A session's split rebuilt from its manifest and best_model_info (same data and seed)."""
+def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits,
+                  copies: Path | None = None) -> Split:
+    """A session's split rebuilt from its manifest and best_model_info (same data and seed;
+    `copies`: the session's `data` folder, the file's logged copy)."""
     dataset = manifest["dataset"]
-    source = reload_source(dataset["origin"], dataset["hash"])
+    source = reload_source(dataset["origin"], dataset["hash"], copies)
     data = prepare(source.frame, info["target"], info["task"], limits)
     return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0))

@@ -202,6 +202,11 @@ class Tracker:
         """Copy one file into the run's artifacts."""
         self._client.log_artifact(run_id, str(path), artifact_path)
 
+    @mlflow_errors("downloading artifacts")
+    def download_artifacts(self, run_id: str, dst: Path) -> Path:
+        """Every logged artifact of the run, copied into the existing folder `dst`."""
+        return Path(self._client.download_artifacts(run_id, "", str(dst)))
+
     @mlflow_errors("logging a model")
     def log_model(self, run_id: str, model: FittedModel, input_example: pd.DataFrame,
                   requirements: list[str], name: str = "model") -> tuple[str, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from modeldev.data.loading import Source, reload_source
@@ -14,6 +13,7 @@ from modeldev.evaluation.metrics import default_primary_metric, is_better
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import get_framework
 from modeldev.tracking import tags as T
+from modeldev.tracking.folders import DATA_DIR, session_folder
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.types import TuneRequest
 
@@ -69,7 +69,10 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
     run = tracker.get_run(run_id)
     if run.tags.get(T.KIND) != T.KIND_PHASE1:
         raise InputError(f"Run {run_id} is not a Phase 1 session (modeldev train).")
-    folder = Path(run.tags.get(T.ARTIFACTS_DIR, ""))
+    folder = session_folder(tracker, run)
+    if folder is None:
+        raise InputError(f"Phase 1 session {run_id} has not finished: its files reach MLflow "
+                         "when it does; tune it then.")
     try:
         info = json.loads((folder / "best_model_info.json").read_text())
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -80,7 +83,7 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
     chosen, note = choose_framework(ranking, metric, info["task"], framework)
     dataset = manifest["dataset"]
     base = Baseline(training_run_id=run_id, experiment_id=run.experiment_id,
-                    source=reload_source(dataset["origin"], dataset["hash"]),
+                    source=reload_source(dataset["origin"], dataset["hash"], folder / DATA_DIR),
                     target=info["target"], task=info["task"],
                     seed=int(info["split_seed"]), framework=chosen, primary_metric=metric,
                     note=note, ranking=ranking, cv_folds=int(info.get("cv_folds") or 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from modeldev import events as ev
 from modeldev.artifacts import new_run_dir, write_json
 from modeldev.config import Settings, default_experiment_name
-from modeldev.data.loading import Source, dataset_hash, reload_source
+from modeldev.data.loading import Source, dataset_hash, reload_source, source_files
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.errors import InputError
@@ -21,6 +22,7 @@ from modeldev.frameworks.registry import get_framework
 from modeldev.gpu import resolve_device
 from modeldev.locks import resume_lock
 from modeldev.tracking import tags as T
+from modeldev.tracking.folders import DATA_DIR, local_folder, session_folder
 from modeldev.tracking.records import RunRecord
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
@@ -82,7 +84,21 @@ def _reopen_parent(parent: str, tracker: Tracker) -> tuple[str, Path, set[str]]:
     tracker.reopen_run(parent)  # owned (tags, heartbeat) by this process from here on
     tracker.set_tags(parent, {T.RESUMED_AT: str(int(time.time())),
                               T.RESUME_DROPPED: str(dropped)})
-    return parent, Path(run.tags[T.ARTIFACTS_DIR]), set(done)
+    return parent, _resume_folder(tracker, run), set(done)
+
+
+def _resume_folder(tracker: Tracker, run: RunRecord) -> Path:
+    """The folder a resumed tuning writes into: its own, or (started on another machine) a new
+    one here holding the files its first part logged, named by the parent's tag from now on."""
+    here = local_folder(run.tags)
+    if here is not None:
+        return here
+    fetched = session_folder(tracker, run)
+    folder = new_run_dir(tracker.settings.artifacts_dir, "tuning", run.run_id[:8])
+    if fetched is not None:
+        shutil.copytree(fetched, folder, dirs_exist_ok=True)
+    tracker.set_tags(run.run_id, {T.ARTIFACTS_DIR: str(folder)})
+    return folder
 
 
 def _tuning_parent(tracker: Tracker, run_id: str) -> RunRecord:
@@ -97,10 +113,17 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
     if not request.resume:
         return request
     run = _tuning_parent(tracker, request.resume)
-    spec = json.loads((Path(run.tags[T.ARTIFACTS_DIR]) / "tuning_spec.json").read_text())
+    folder = session_folder(tracker, run)
+    try:
+        spec = json.loads((folder / "tuning_spec.json").read_text()) if folder else None
+    except (OSError, ValueError):
+        spec = None
+    if folder is None or spec is None:
+        raise InputError(f"Tuning run {run.run_id} has no tuning_spec.json here or in MLflow "
+                         "(still running elsewhere, or started before specs were logged).")
     source = None
     if not spec["training_run_id"]:  # tuned a data source directly: the same data again
-        source = _resume_source(request, spec)
+        source = _resume_source(request, spec, folder / DATA_DIR)
     return TuneRequest(
         training_run_id=spec["training_run_id"], framework=spec["framework"], source=source,
         target=spec.get("target"), task=spec.get("task", "auto"),
@@ -110,13 +133,14 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         cv=spec.get("cv_folds", 0))
 
 
-def _resume_source(request: TuneRequest, spec: dict[str, Any]) -> Source:
-    """The data a direct-source tuning used: the one passed again, else reloaded from its origin."""
+def _resume_source(request: TuneRequest, spec: dict[str, Any], copies: Path) -> Source:
+    """The data a direct-source tuning used: the one passed again, else reloaded from its origin
+    (or its copy in `copies`, logged to a tracking server when the tuning started)."""
     data = spec.get("dataset") or {}
     if request.source is not None:
         source = request.source
     elif data.get("origin"):
-        return reload_source(data["origin"], data.get("hash", ""))
+        return reload_source(data["origin"], data.get("hash", ""), copies)
     else:
         raise InputError("This tuning run tuned an in-memory table: pass the same data again "
                          "to resume it.")
@@ -177,6 +201,10 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
     parent, folder, done = _open_parent(request, tracker, base, exp_id, n_combos, split)
     if not request.resume:
         _write_spec(folder, base, grid, split)
+        tracker.log_artifacts(parent, folder)  # a resume on another machine reads them back
+        if base.training_run_id is None and not settings.uses_sqlite:  # and the data it tuned
+            for path in source_files(base.source.origin):
+                tracker.log_artifact(parent, path, DATA_DIR)
     plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
     shared = TrialShared(base.framework, split, resolve_device(request.device, adapter)[0],

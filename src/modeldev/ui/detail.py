@@ -16,6 +16,7 @@ import streamlit as st
 from modeldev.config import resolve_settings
 from modeldev.data.split import Split
 from modeldev.phase1.outputs import session_split as rebuild_split
+from modeldev.tracking.folders import DATA_DIR
 from modeldev.ui import common
 
 
@@ -24,7 +25,8 @@ def session_split(folder: str, stamp: float, workspace: str) -> Split:
     """The session's train/validation/test split, from its manifest and best_model_info."""
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
     info = json.loads((Path(folder) / "best_model_info.json").read_text())
-    return rebuild_split(manifest, info, resolve_settings(workspace).limits)
+    return rebuild_split(manifest, info, resolve_settings(workspace).limits,
+                         Path(folder) / DATA_DIR)
 
 
 @st.cache_resource(show_spinner="Loading the model from MLflow ...", max_entries=8)

@@ -42,8 +42,8 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
     """Confusion matrix, ROC and PR (classification) or predicted vs actual and residuals
     (regression), and feature importance where the model has one."""
     s = common.settings()
-    folder = session["tags"].get(T.ARTIFACTS_DIR, "")
     try:
+        folder = sessions.run_folder(session)
         stamp = Path(folder).stat().st_mtime
         d = detail.model_detail(s.tracking_uri, str(s.workspace), folder, stamp, row["run_id"])
     except (ModeldevError, OSError, KeyError, ValueError) as exc:

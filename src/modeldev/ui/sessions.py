@@ -1,7 +1,9 @@
 """What the result pages read: Phase 1 sessions and tuning parents from MLflow, their files, trials.
 
-Everything is read from MLflow and the run folders it names, so any past run can be shown again
-after a restart. Queries are cached briefly (lists) or for good (a finished run never changes).
+Everything is read from MLflow and the run folders it names (fetched from MLflow into the
+workspace's cache when they are on another machine), so any past run can be shown again after a
+restart, and on any machine that shares the tracking server. Queries are cached briefly
+(lists) or for good (a finished run never changes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import streamlit as st
 
+from modeldev.errors import ModeldevError
+from modeldev.tracking import folders
 from modeldev.tracking import tags as T
 from modeldev.tuning.outputs import load_trials
 from modeldev.ui import common
@@ -97,9 +101,34 @@ def _files(folder: str, stamp: float) -> dict[str, Any]:
     return out
 
 
+@st.cache_data(show_spinner="Fetching the session's files from MLflow ...", max_entries=64)
+def _fetched(uri: str, ws: str, run_id: str, status: str, end: int | None) -> str:
+    found = folders.run_folder(common.cached_tracker(uri, ws), run_id)
+    return "" if found is None else str(found)
+
+
+def run_folder(run: dict[str, Any]) -> str:
+    """The folder of a run's files: its own when it is on this machine, else its logged
+    artifacts fetched from MLflow into the workspace's cache ("" when there are none yet)."""
+    here = folders.local_folder(run["tags"])
+    if here is not None:
+        return str(here)
+    if run["status"] not in folders.ENDED:
+        return ""
+    found = _fetched(*_key(), run["run_id"], run["status"], run["end"])
+    if found and not Path(found).is_dir():  # the cache was cleared since: fetch it again
+        _fetched.clear()
+        found = _fetched(*_key(), run["run_id"], run["status"], run["end"])
+    return found
+
+
 def run_files(run: dict[str, Any]) -> dict[str, Any]:
-    """The JSON files of a run's artifacts folder ({} when the folder is not on this machine)."""
-    folder = run["tags"].get(T.ARTIFACTS_DIR, "")
+    """The JSON files of a run's folder ({} when it has none here or in MLflow)."""
+    try:
+        folder = run_folder(run)
+    except ModeldevError as exc:
+        common.error(exc)
+        return {}
     path = Path(folder)
     if not folder or not path.is_dir():
         return {}

@@ -1,0 +1,225 @@
+"""A team: one real `mlflow server` on loopback, two workspaces that share nothing but it.
+
+Phase 1 runs in workspace A on a CSV file that lives in A; then A is deleted. Workspace B runs
+`modeldev tune` on that session (a subprocess, as an analyst would) and renders the Comparison and
+Tuning pages (AppTest, the model detail included): everything comes from the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from modeldev.config import resolve_settings
+from modeldev.data.loading import load_demo, load_table
+from modeldev.events import Cancelled
+from modeldev.phase1.results import TrainRequest
+from modeldev.phase1.run import run_phase1
+from modeldev.tracking.folders import CACHE_SUBDIR, DATA_DIR
+from modeldev.tracking.tracker import Tracker
+from modeldev.tuning.session import run_tuning
+from modeldev.tuning.types import TuneRequest
+from modeldev.ui import state as S
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+FRAMEWORKS = ["sklearn_logistic_regression", "sklearn_random_forest"]
+GRIDS = {"sklearn_logistic_regression": {"C": [0.1, 1.0]},
+         "sklearn_random_forest": {"n_estimators": [10, 20]}}
+_ENV = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
+        "MODELDEV_CONTEXT_PATH", "MODELDEV_CHILD_WRITES")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`mlflow server --backend-store-uri sqlite:///... --artifacts-destination ...` on a free
+    loopback port (its own folder, apart from both workspaces); stopped afterwards."""
+    root = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "server",
+           "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+           "--artifacts-destination", str(root / "server_artifacts"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job consumers
+    log_path = root / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        uri = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            yield uri, root
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def phase1_elsewhere(server, tmp_path_factory) -> dict:
+    """Phase 1 in workspace A on a CSV file kept in A; then A is gone, file and all."""
+    uri, _ = server
+    a = tmp_path_factory.mktemp("workspace_a")
+    data = a / "cancer.csv"
+    load_demo("breast_cancer").frame.to_csv(data, index=False)
+    source = load_table(data)
+    source.target = "target"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _ENV:
+            mp.delenv(name, raising=False)
+        result = run_phase1(TrainRequest(source=source, frameworks=FRAMEWORKS, cv=2, workers=2),
+                            resolve_settings(a, uri))
+    assert {r.status for r in result.runs} == {"FINISHED"}
+    assert result.artifacts_dir.is_relative_to(a)
+    shutil.rmtree(a)
+    return {"run_id": result.parent_run_id, "best": result.best.name,
+            "folder": result.artifacts_dir, "data": data, "model_uri": result.best.model_uri}
+
+
+@pytest.fixture(scope="module")
+def tuned_elsewhere(server, phase1_elsewhere, tmp_path_factory) -> dict:
+    """`modeldev tune` in workspace B, a subprocess pointed at the server by its environment."""
+    uri, _ = server
+    b = tmp_path_factory.mktemp("workspace_b")
+    grid = b / "grid.json"
+    grid.write_text(json.dumps(GRIDS[phase1_elsewhere["best"]]))
+    env = {k: v for k, v in os.environ.items() if k not in _ENV}
+    env.update(MLFLOW_TRACKING_URI=uri, MODELDEV_WORKSPACE=str(b))
+    done = subprocess.run(
+        [sys.executable, "-m", "modeldev.cli", "tune", "--training-run", phase1_elsewhere["run_id"],
+         "--grid", str(grid), "--workers", "1", "--json"],
+        capture_output=True, text=True, env=env, cwd=b, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"workspace": b, "summary": json.loads(done.stdout)}
+
+
+def test_tuning_on_another_machine_reads_phase1_from_the_server(phase1_elsewhere,
+                                                                tuned_elsewhere):
+    summary, b = tuned_elsewhere["summary"], tuned_elsewhere["workspace"]
+    assert not phase1_elsewhere["folder"].exists() and not phase1_elsewhere["data"].exists()
+    assert summary["framework"] == phase1_elsewhere["best"]
+    assert summary["n_completed"] == summary["n_combinations"] == 2
+    assert summary["verdict"] in ("better", "worse", "no_difference")
+    assert Path(summary["artifacts_dir"]).is_relative_to(b)  # B's own tuning folder
+    settings = resolve_settings(b)
+    cached = list((settings.artifacts_dir / CACHE_SUBDIR).glob(f"{phase1_elsewhere['run_id']}_*"))
+    assert len(cached) == 1, cached  # Phase 1's files, fetched once from the server
+    assert (cached[0] / "best_model_info.json").is_file()
+    assert (cached[0] / DATA_DIR / "cancer.csv").is_file()  # the data travelled with the session
+
+
+def test_models_load_from_the_server_by_their_uris(server, phase1_elsewhere, tuned_elsewhere,
+                                                   tmp_path):
+    """Phase 1's best model and the model tuning carried forward, by the URIs the JSON and the
+    context give (mlflow-artifacts:/..., proxied by the server), in a workspace with nothing."""
+    uri, _ = server
+    tracker = Tracker(resolve_settings(tmp_path / "workspace_e", uri))
+    rows = load_demo("breast_cancer").frame.drop(columns="target").head(20)
+    labels = set(load_demo("breast_cancer").frame["target"])
+    for model_uri in (phase1_elsewhere["model_uri"],
+                      tuned_elsewhere["summary"]["carried_model_uri"]):
+        assert model_uri.startswith("mlflow-artifacts:/"), model_uri
+        predicted = tracker.load_model(model_uri).predict(rows)
+        assert len(predicted) == 20 and set(predicted) <= labels
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_comparison_and_tuning_pages_on_another_machine(server, phase1_elsewhere,
+                                                        tuned_elsewhere, monkeypatch):
+    uri, _ = server
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MODELDEV_WORKSPACE", str(tuned_elsewhere["workspace"]))
+
+    at = _open(S.PAGE_COMPARISON)
+    assert at.metric[0].value == phase1_elsewhere["best"]
+    assert sorted(at.dataframe[0].value["model"]) == sorted(FRAMEWORKS)
+    # the comparison, then the best model's detail: its model loaded from the server's
+    # artifact store and scored on the split rebuilt from the logged data file
+    assert len(at.get("plotly_chart")) == 5  # with its feature importance
+
+    at = _open(S.PAGE_TUNING)
+    assert at.selectbox(key=S.TUNE_FRAMEWORK).value == phase1_elsewhere["best"]
+    assert at.selectbox(key=S.TUNE_PARENT_PICK).value == tuned_elsewhere["summary"]["parent_run_id"]
+    assert len(at.get("plotly_chart")) == 2  # top 10 and parameter impact
+    assert any(m.label.startswith("Improvement") for m in at.metric)
+    assert any("2 / 2 finished" in str(m.value) for m in at.metric)
+
+    cache = resolve_settings(tuned_elsewhere["workspace"]).artifacts_dir / CACHE_SUBDIR
+    shutil.rmtree(cache)  # only a cache: the pages fetch the files again
+    at = _open(S.PAGE_COMPARISON)
+    assert at.metric[0].value == phase1_elsewhere["best"]
+    assert any(cache.glob(f"{phase1_elsewhere['run_id']}_*/best_model_info.json"))
+
+
+def test_a_tuning_stopped_in_one_workspace_resumes_in_another(server, tmp_path_factory,
+                                                              monkeypatch):
+    """A tuning of a CSV kept in workspace C (no Phase 1), stopped after its first trial (the
+    parent ends KILLED); C deleted, file and all; resumed in workspace D: its spec and its data
+    come back from the server and the rest of the grid runs."""
+    uri, _ = server
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    c, d = tmp_path_factory.mktemp("workspace_c"), tmp_path_factory.mktemp("workspace_d")
+    load_demo("wine").frame.to_csv(c / "wine.csv", index=False)
+    source = load_table(c / "wine.csv")
+    source.target = "target"
+    grid = {"C": [0.1, 1.0, 10.0], "max_iter": [300]}
+    events: list[dict] = []
+    with pytest.raises(Cancelled):
+        run_tuning(TuneRequest(framework="sklearn_logistic_regression", source=source, grid=grid,
+                               workers=1, cv=2), resolve_settings(c, uri),
+                   on_event=events.append,
+                   should_stop=lambda: any(e["type"] == "trial_finished" for e in events))
+    parent = next(e["parent_run_id"] for e in events if e["type"] == "session_started")
+    tracker = Tracker(resolve_settings(d, uri))
+    assert tracker.get_run(parent).status == "KILLED"
+    shutil.rmtree(c)
+
+    result = run_tuning(TuneRequest(resume=parent, workers=1), resolve_settings(d, uri))
+    assert (result.parent_run_id, result.n_combinations, result.n_completed) == (parent, 3, 3)
+    assert result.artifacts_dir.is_relative_to(d)
+    spec = json.loads((result.artifacts_dir / "tuning_spec.json").read_text())
+    assert spec["grid"] == grid and spec["dataset"]["origin"] == str(c / "wine.csv")
+    assert (result.artifacts_dir / DATA_DIR / "wine.csv").is_file()  # fetched with the spec
+    run = tracker.get_run(parent)
+    assert run.status == "FINISHED" and run.tags["artifacts_dir"] == str(result.artifacts_dir)
