@@ -314,7 +314,7 @@ def full_stage(run: Runner, data: Path) -> dict[str, Any]:
                 timed = {"error": str(exc)}
             out[device][stage] = {**timed, **memory.stop()}
             run.save()
-    return gpu_report.summarise_full(out)
+    return gpu_report.summarise_full(out, bool(run.results.get("gpu_present")))
 
 
 def _mlflow_present() -> bool:

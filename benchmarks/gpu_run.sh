@@ -71,7 +71,8 @@ PYEOF
 [ -n "${GPU_RUN_DRY:-}" ] && { echo "== GPU_RUN_DRY: stopping before the tests"; exit 0; }
 
 echo "== $(date -u +%T) gpu tests"
-timeout 240 "$PY" -m pytest -q -p no:cacheprovider -m gpu -rs tests/test_gpu_paths.py \
+# the `gpu` tests, and test_gpu.py's detection tests (unmarked: they run everywhere)
+timeout 240 "$PY" -m pytest -q -p no:cacheprovider -rs tests/test_gpu_paths.py \
   tests/test_gpu.py 2>&1 | tee "$OUT/pytest_gpu.txt"
 echo "pytest exit ${PIPESTATUS[0]}" | tee -a "$OUT/pytest_gpu.txt"
 

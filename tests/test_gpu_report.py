@@ -67,3 +67,14 @@ def test_subset_grid_keeps_every_round_count(tmp_path: Path) -> None:
     for key, values in grid.items():
         groups *= len(values) if key != "n_estimators" else 1
     assert groups <= 8
+
+
+def test_cli_tuning_ratio_only_where_a_gpu_was_present() -> None:
+    runs = {"runs": [{"name": "xgboost_baseline", "status": "FINISHED",
+                      "metrics": {"gpu_used": 0.0, "f1_score": 0.7, "roc_auc": 0.9}}]}
+    out = {d: {"train": {"summary": runs}, "tune": {"wall_s": w}}
+           for d, w in (("gpu", 10.0), ("cpu", 40.0))}
+    cpu_only = gpu_report.summarise_full(out, gpu_present=False)
+    assert cpu_only["tune_speedup"] is None and "no GPU" in cpu_only["tune_speedup_note"]
+    assert cpu_only["frameworks"]["xgboost_baseline"]["gpu"]["gpu_used"] == 0.0
+    assert gpu_report.summarise_full(out, gpu_present=True)["tune_speedup"] == 4.0
