@@ -57,7 +57,12 @@ def split() -> Any:
 def test_adapter_runs_on_the_gpu_and_matches_its_cpu_fit(name: str, split: Any) -> None:
     _needs_gpu_build(name)
     on_gpu = gpu_checks.fit_one(name, "gpu", split, THREADS, NET_EPOCHS)
-    assert on_gpu["fallback_reason"] is None, on_gpu["fallback_reason"]
+    reason = on_gpu["fallback_reason"] or ""
+    if name == "lightgbm_baseline" and "OpenCL" in reason:
+        # Its gpu_check cannot know without trying: the PyPI wheel's GPU build is OpenCL's,
+        # and this machine has no OpenCL runtime or no NVIDIA OpenCL ICD.
+        pytest.skip(f"LightGBM's OpenCL GPU build found no OpenCL device here: {reason}")
+    assert not reason, reason
     assert (on_gpu["device_used"], on_gpu["gpu_used"]) == ("gpu", 1)
     on_cpu = gpu_checks.fit_one(name, "cpu", split, THREADS, NET_EPOCHS)
     assert (on_cpu["device_used"], on_cpu["gpu_used"]) == ("cpu", 0)
