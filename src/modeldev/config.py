@@ -11,6 +11,7 @@ from modeldev.errors import InputError
 
 ARTIFACTS_SUBDIR = "artifacts/epoch005-model-development"
 CHILD_WRITES = ("auto", "client")
+STORE_RETRY_S = 120.0  # MODELDEV_STORE_RETRY_S: a locked or busy store is retried this long
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     child_writes: str = "auto"  # "client": tuning children through MLflow's client, never bulk
     dask_scheduler: str | None = None  # tcp://host:8786: tuning trials run on that cluster
+    store_retry_s: float = STORE_RETRY_S  # how long a locked store is retried before giving up
 
     @property
     def logs_dir(self) -> Path:
@@ -61,7 +63,8 @@ class Settings:
                                              "jobs_dir")}
         return cls(tracking_uri=data["tracking_uri"], limits=Limits(**data["limits"]),
                    child_writes=data.get("child_writes", "auto"),
-                   dask_scheduler=data.get("dask_scheduler"), **paths)
+                   dask_scheduler=data.get("dask_scheduler"),
+                   store_retry_s=float(data.get("store_retry_s", STORE_RETRY_S)), **paths)
 
 
 def default_experiment_name(project: str | None) -> str:
@@ -77,6 +80,19 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise InputError(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise InputError(f"{name} must be a number of seconds (0 or more), got {raw!r}.")
+    return value
 
 
 def resolve_settings(workspace: str | Path | None = None,
@@ -110,4 +126,5 @@ def resolve_settings(workspace: str | Path | None = None,
         jobs_dir=ws / "jobs",
         limits=limits,
         child_writes=child_writes,
+        store_retry_s=_env_seconds("MODELDEV_STORE_RETRY_S", STORE_RETRY_S),
     )
