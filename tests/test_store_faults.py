@@ -156,7 +156,7 @@ def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(workspace, reaper) -> 
     assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
     assert open_runs(tracker) == []
     assert tracker.get_run(parent).status == "FINISHED"
-    assert set(read_results(Path(tracker.get_run(parent).tags["modeldev.artifacts_dir"]))) \
+    assert set(read_results(Path(tracker.get_run(parent).tags["artifacts_dir"]))) \
         == all_hashes()
     print(f"\nlock held {LOCK_S:.0f} s from {at_lock} of 16 results; tune ended {waited:.1f} s "
           "after the lock began")
