@@ -184,8 +184,11 @@ def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink 
     if not request.resume:
         _write_spec(folder, base, grid, split)
     else:  # results finished but never logged (the store was away): logged now, not rerun
-        kept = log_kept_results(tracker, exp_id, parent, folder, done, set(hashes))
-        tracker.set_tags(parent, {T.RESUME_KEPT: str(len(kept))})
+        try:
+            kept = log_kept_results(tracker, exp_id, parent, folder, done, set(hashes))
+            tracker.set_tags(parent, {T.RESUME_KEPT: str(len(kept))})
+        except StoreUnavailable as exc:
+            raise _store_away(exc, folder, parent) from exc
         done |= kept
     plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
