@@ -6,7 +6,8 @@
   in the folder's results file, and `--resume` logs them instead of running them again.
 - The same lock during `modeldev train`: every run ends FINISHED, none is left RUNNING.
 - A real `mlflow server` is stopped with SIGSTOP mid-tuning: the job fails within a minute with
-  one sentence naming the server, keeps its results, and resumes after SIGCONT.
+  one sentence naming the server, keeps its results, and resumes after SIGCONT. After the first
+  silent call, a Tracker's next calls wait only for a 5 s health check (a clean-up ending runs).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import server_support
 
 from modeldev.config import Settings, resolve_settings
 from modeldev.data.loading import load_demo
+from modeldev.errors import StoreUnavailable
 from modeldev.frameworks.registry import get_framework
 from modeldev.tracking.store import SERVER_SILENCE_S
 from modeldev.tracking.tracker import Tracker
@@ -238,54 +240,90 @@ def test_phase1_under_a_40_s_lock_ends_every_run(workspace, reaper) -> None:
     assert len(json.loads(out)["runs"]) == 2
 
 
-def test_a_stopped_tracking_server_is_noticed_within_a_minute_and_resumed(
-        workspace, tmp_path: Path, reaper, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings, csv, grid = workspace
-    server_dir = tmp_path / "server"
-    server_dir.mkdir()
-    with server_support.mlflow_server(server_dir) as (uri, server):
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        settings = resolve_settings(settings.workspace)
-        proc = tune(settings, csv, grid, MLFLOW_TRACKING_URI=uri)
-        reaper.append(proc)
-        wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
-        os.killpg(server.pid, signal.SIGSTOP)
-        stopped_at = time.monotonic()
-        try:
-            _, err = proc.communicate(timeout=300)
-            noticed = time.monotonic() - stopped_at
-        finally:
-            os.killpg(server.pid, signal.SIGCONT)
-        assert proc.returncode == 1, err[-3000:]
-        sentence = re.search(r"modeldev: error: (.*)", err)
-        assert sentence, err[-3000:]
-        assert re.fullmatch(rf"The tracking server at {re.escape(uri)} did not answer for \d+ s "
-                            r"\(.*\); the results of the \d+ combinations finished so far are "
-                            r"kept in \S+trial_results\.jsonl; rerun with --resume \w+ once it "
-                            r"is back\.", sentence.group(1)), sentence.group(1)
-        assert noticed < SERVER_SILENCE_S + 10  # + the process's own exit
-        parent = re.search(r"--resume (\w+)", sentence.group(1)).group(1)
-        folder = Path(re.search(r"kept in (\S+)/trial_results", sentence.group(1)).group(1))
-        kept = set(read_results(folder))
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
+    """One real `mlflow server` for this module's server tests."""
+    with server_support.mlflow_server(tmp_path_factory.mktemp("server")) as served:
+        yield served
 
-        tracker = Tracker(settings)
-        logged_before = {h for h, r in _trials_by_hash(tracker, parent).items()
-                         if r in ("FINISHED", "FAILED")}
-        events: list[dict] = []
-        result = run_tuning(TuneRequest(resume=parent, workers=1), settings,
-                            on_event=events.append)
-        started = next(e for e in events if e["type"] == "session_started")
-        assert started["skipped"] == len(kept | logged_before)  # nothing finished ran again
-        assert started["kept"] == len(kept - logged_before)
-        assert (result.n_combinations, result.n_completed) == (16, 16)
-        hashes = trial_hashes(tracker, parent)
-        assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
-        assert open_runs(tracker) == []
-        print(f"\nserver stopped with {len(kept)} results kept; the job failed after "
-              f"{noticed:.1f} s; resume logged {started['kept']} from the file and ran "
-              f"{16 - started['skipped']}")
+
+def test_a_stopped_tracking_server_is_noticed_within_a_minute_and_resumed(
+        workspace, server, reaper, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, csv, grid = workspace
+    uri, served = server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    settings = resolve_settings(settings.workspace)
+    proc = tune(settings, csv, grid, MLFLOW_TRACKING_URI=uri)
+    reaper.append(proc)
+    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
+    os.killpg(served.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=300)
+        noticed = time.monotonic() - stopped_at
+    finally:
+        os.killpg(served.pid, signal.SIGCONT)
+    assert proc.returncode == 1, err[-3000:]
+    sentence = re.search(r"modeldev: error: (.*)", err)
+    assert sentence, err[-3000:]
+    assert re.fullmatch(rf"The tracking server at {re.escape(uri)} did not answer for \d+ s "
+                        r"\(.*\); the results of the \d+ combinations finished so far are "
+                        r"kept in \S+trial_results\.jsonl; rerun with --resume \w+ once it "
+                        r"is back\.", sentence.group(1)), sentence.group(1)
+    assert noticed < SERVER_SILENCE_S  # the process's own exit included
+    parent = re.search(r"--resume (\w+)", sentence.group(1)).group(1)
+    folder = Path(re.search(r"kept in (\S+)/trial_results", sentence.group(1)).group(1))
+    kept = set(read_results(folder))
+
+    tracker = Tracker(settings)
+    logged_before = {h for h, r in _trials_by_hash(tracker, parent).items()
+                     if r in ("FINISHED", "FAILED")}
+    events: list[dict] = []
+    result = run_tuning(TuneRequest(resume=parent, workers=1), settings,
+                        on_event=events.append)
+    started = next(e for e in events if e["type"] == "session_started")
+    assert started["skipped"] == len(kept | logged_before)  # nothing finished ran again
+    assert started["kept"] == len(kept - logged_before)
+    assert (result.n_combinations, result.n_completed) == (16, 16)
+    hashes = trial_hashes(tracker, parent)
+    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
+    assert open_runs(tracker) == []
+    print(f"\nserver stopped with {len(kept)} results kept; the job failed after "
+          f"{noticed:.1f} s; resume logged {started['kept']} from the file and ran "
+          f"{16 - started['skipped']}")
 
 
 def _trials_by_hash(tracker: Tracker, parent: str) -> dict[str, str]:
     return {r.tags["combination_hash"]: r.status for r in tracker.child_runs(parent)
             if r.tags.get("modeldev.kind") == "tuning_trial"}
+
+
+def test_after_a_silent_server_each_call_waits_only_for_its_health_check(
+        server, tmp_path: Path) -> None:
+    """A clean-up ending several runs on a stopped server: MLflow's retries once, then 5 s each."""
+    uri, proc = server
+    tracker = Tracker(resolve_settings(tmp_path / "ws", tracking_uri=uri))
+    exp = tracker.experiment_id("silent_server")
+    runs = [tracker.start_run(exp, f"run_{i}") for i in range(3)]
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match=rf"^The tracking server at {re.escape(uri)} "
+                           r"did not answer for \d+ s \(ending a run\)"):
+            tracker.end_run(runs[0])
+        first = time.monotonic() - started
+        waits = []
+        for run_id in runs[1:]:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="did not answer its health check"):
+                tracker.end_run(run_id)
+            waits.append(time.monotonic() - started)
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    assert first < SERVER_SILENCE_S and all(w < 8 for w in waits), (first, waits)
+    for run_id in runs:  # back: every call goes through again
+        tracker.end_run(run_id)
+    assert not tracker.store_away
+    assert {tracker.get_run(r).status for r in runs} == {"FINISHED"}
+    print(f"\nstopped server: first call failed after {first:.1f} s, the next ones after "
+          f"{', '.join(f'{w:.1f}' for w in waits)} s")

@@ -4,8 +4,9 @@ A SQLite store locked by another process ("database is locked" after MLflow's ow
 wait) is retried with backoff for `Settings.store_retry_s` (MODELDEV_STORE_RETRY_S); a store
 still locked then, or a tracking server that did not answer MLflow's bounded HTTP retries
 (`store.HTTP_ENV_DEFAULTS`), raises `StoreUnavailable`, whose caller keeps what it holds.
-After that, the same Tracker's calls get one try each (no backoff) until one succeeds, so a
-clean-up that ends several runs does not wait out the budget once per run.
+After that, the same Tracker's calls get one try each (no backoff), and against a server only
+after it answers a 5 s health check, until one succeeds: a clean-up that ends several runs does
+not wait out the budget, or MLflow's HTTP retries, once per run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from modeldev.errors import StoreUnavailable, TrackingError
 from modeldev.events import Cancelled
 from modeldev.tracking.children import StoreRefused
-from modeldev.tracking.store import first_sentence, is_server
+from modeldev.tracking.store import HEALTH_TIMEOUT_S, check_server, first_sentence, is_server
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOCKED = ("database is locked", "database table is locked", "database is busy")
@@ -42,6 +43,8 @@ def mlflow_errors(action: str) -> Callable[[F], F]:
         def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             backoff = FIRST_BACKOFF_S
+            if getattr(self, "store_away", False) and is_server(self.tracking_uri):
+                _still_silent(self.tracking_uri, action)
             while True:
                 try:
                     result = method(self, *args, **kwargs)
@@ -77,6 +80,17 @@ def _failure(exc: BaseException, action: str, uri: str, elapsed: float) -> BaseE
         what = f"The tracking server at {uri} did not answer for {elapsed:.0f} s ({action})"
         return StoreUnavailable(f"{what}; try again once it is back.", what)
     return TrackingError(f"MLflow failed {action} at {uri}: {first_sentence(exc)}.")
+
+
+def _still_silent(uri: str, action: str) -> None:
+    """Raise StoreUnavailable at once if a server that stopped answering still fails its check."""
+    started = time.monotonic()
+    try:
+        check_server(uri, HEALTH_TIMEOUT_S)
+    except TrackingError as exc:
+        what = (f"The tracking server at {uri} did not answer its health check for "
+                f"{time.monotonic() - started:.0f} s ({action})")
+        raise StoreUnavailable(f"{what}; try again once it is back.", what) from exc
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
