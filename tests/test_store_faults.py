@@ -138,9 +138,13 @@ def reaper() -> Iterator[list[subprocess.Popen]]:
             proc.wait(timeout=30)
 
 
-def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(workspace, reaper) -> None:
+@pytest.mark.parametrize("child_writes", ["auto", "client"])
+def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(workspace, reaper,
+                                                          child_writes: str) -> None:
+    """Both child-write paths: in bulk (a batch is one transaction) and through MLflow's client
+    (a batch cut short by the lock goes on where it stopped: no child twice)."""
     settings, csv, grid = workspace
-    proc = tune(settings, csv, grid)
+    proc = tune(settings, csv, grid, MODELDEV_CHILD_WRITES=child_writes)
     reaper.append(proc)
     wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
     locker = hold_lock(settings.workspace / "mlflow.db", LOCK_S)
@@ -158,10 +162,12 @@ def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(workspace, reaper) -> 
     assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
     assert open_runs(tracker) == []
     assert tracker.get_run(parent).status == "FINISHED"
+    path = tracker.get_run(parent).tags["modeldev.child_writes"]
+    assert path.startswith("sqlite_bulk" if child_writes == "auto" else "mlflow_client"), path
     assert set(read_results(Path(tracker.get_run(parent).tags["artifacts_dir"]))) \
         == all_hashes()
-    print(f"\nlock held {LOCK_S:.0f} s from {at_lock} of 16 results; tune ended {waited:.1f} s "
-          "after the lock began")
+    print(f"\n{path}: lock held {LOCK_S:.0f} s from {at_lock} of 16 results; tune ended "
+          f"{waited:.1f} s after the lock began")
 
 
 def test_a_store_locked_past_the_budget_keeps_results_and_resume_logs_them(
