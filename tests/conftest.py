@@ -9,7 +9,7 @@ import pytest
 from modeldev.config import Settings, resolve_settings
 
 _ENV = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
-        "MODELDEV_CONTEXT_PATH", "MODELDEV_CHILD_WRITES")
+        "MODELDEV_CONTEXT_PATH", "MODELDEV_CHILD_WRITES", "MODELDEV_STORE_RETRY_S")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from modeldev.errors import InputError
 
 ARTIFACTS_SUBDIR = "artifacts/epoch005-model-development"
 CHILD_WRITES = ("auto", "client")
+STORE_RETRY_S = 120.0  # MODELDEV_STORE_RETRY_S: a locked or busy store is retried this long
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     # heartbeat is older than heartbeat_grace_s is swept as dead from any host.
     heartbeat_s: float = 15.0
     heartbeat_grace_s: float = 90.0
+    store_retry_s: float = STORE_RETRY_S  # how long a locked store is retried before giving up
 
     @property
     def logs_dir(self) -> Path:
@@ -68,7 +70,7 @@ class Settings:
                    dask_scheduler=data.get("dask_scheduler"),
                    heartbeat_s=data.get("heartbeat_s", cls.heartbeat_s),
                    heartbeat_grace_s=data.get("heartbeat_grace_s", cls.heartbeat_grace_s),
-                   **paths)
+                   store_retry_s=float(data.get("store_retry_s", STORE_RETRY_S)), **paths)
 
 
 def default_experiment_name(project: str | None) -> str:
@@ -86,7 +88,7 @@ def _env_int(name: str, default: int) -> int:
         raise InputError(f"{name} must be a whole number, got {raw!r}.") from None
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
     raw = os.environ.get(name)
     if not raw:
         return default
@@ -94,8 +96,9 @@ def _env_seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise InputError(f"{name} must be a positive number of seconds, got {raw!r}.")
+    if not value >= 0 or value == float("inf") or (value == 0 and not zero_ok):
+        wanted = "0 or more" if zero_ok else "a positive number"
+        raise InputError(f"{name} must be {wanted} of seconds, got {raw!r}.")
     return value
 
 
@@ -142,4 +145,5 @@ def resolve_settings(workspace: str | Path | None = None,
         jobs_dir=ws / "jobs",
         limits=limits,
         child_writes=child_writes,
+        store_retry_s=_env_seconds("MODELDEV_STORE_RETRY_S", STORE_RETRY_S, zero_ok=True),
     )

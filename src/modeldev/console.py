@@ -207,11 +207,12 @@ class TuneProgress(_Display):
         if kind == "session_started":
             self.started = time.monotonic()
             note = f" ({event['note']})" if event.get("note") else ""
+            kept = f" ({event['kept']} logged from the results file)" if event.get("kept") else ""
             folds = event.get("cv_folds") or 0
             on = f" over {folds} folds" if folds else " on one holdout split"
             self.line(f"tuning {event['framework']}: {event['total']} combinations in "
                       f"{event['tasks']} fits{on}, {event['workers']} workers, "
-                      f"{event['skipped']} already done{note}")
+                      f"{event['skipped']} already done{kept}{note}")
             self.start_bar(f"tuning {event['framework']}", event["total"], event["skipped"])
         elif kind == "trial_finished":
             self._progress(event)

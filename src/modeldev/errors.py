@@ -18,5 +18,17 @@ class TrackingError(ModeldevError):
     """The tracking store cannot be reached or used."""
 
 
+class StoreUnavailable(TrackingError):
+    """The store stayed locked past the retry budget, or the server did not answer in time.
+
+    `what` is the sentence's first clause (which store, for how long), for a caller that adds
+    where the results in hand are kept.
+    """
+
+    def __init__(self, message: str, what: str | None = None) -> None:
+        super().__init__(message)
+        self.what = what or message.rstrip(".")
+
+
 class AllFailedError(ModeldevError):
     """Every framework of a session failed; the CLI exits with code 1."""

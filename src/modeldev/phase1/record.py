@@ -56,16 +56,23 @@ def finish(run: FrameworkResult, adapter: Framework, folds: list[dict[str, Any]]
                        gpu_used=float(model.device_used == "gpu"))
     run.test_metrics = dict(final["test_metrics"])
     _log(tracker, run, split, model)
-    run.status = "FINISHED"
     tracker.end_run(run.run_id, "FINISHED")
+    run.status = "FINISHED"  # only once MLflow has it: a run whose end failed is still open
 
 
 def fail(run: FrameworkResult, error: str, tracker: Tracker, trace: str | None = None) -> None:
-    """End a framework's run FAILED with the error (and its traceback) as tags."""
-    run.status, run.error = "FAILED", error[:2000]
-    tracker.set_tags(run.run_id, {T.ERROR: run.error,
-                                  T.ERROR_TRACEBACK: (trace or traceback.format_exc())[-4000:]})
-    tracker.end_run(run.run_id, "FAILED")
+    """End a framework's run FAILED with the error (and its traceback) as tags.
+
+    The run is ended even when its tags cannot be logged, and counts as open (so the session's
+    clean-up ends it KILLED) until MLflow has its end.
+    """
+    run.error = error[:2000]
+    try:
+        tracker.set_tags(run.run_id, {T.ERROR: run.error,
+                                      T.ERROR_TRACEBACK: (trace or traceback.format_exc())[-4000:]})
+    finally:
+        tracker.end_run(run.run_id, "FAILED")
+        run.status = "FAILED"
 
 
 def _log(tracker: Tracker, run: FrameworkResult, split: Split, model: FittedModel) -> None:

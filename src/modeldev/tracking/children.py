@@ -154,19 +154,30 @@ class ClientChildWriter:
         self._client = client
         self._experiment_id = experiment_id
         self.path = f"mlflow_client ({reason})"
+        # A batch cut short (a locked store): what it got to, so that the same batch written
+        # again (the Tracker's retry) goes on from there instead of creating a child twice.
+        self._batch: Sequence[ChildRun] | None = None
+        self._ids: list[str] = []
+        self._open: tuple[str, int] | None = None  # (run id, timestamp) created, not yet ended
 
     def write(self, children: Sequence[ChildRun]) -> list[str]:
-        """Create, fill and end each child run (each its own commits: no batch atomicity)."""
-        ids = []
-        for child in children:
-            run_id = self._client.create_run(self._experiment_id, run_name=child.name,
-                                             tags=child.tags).info.run_id
-            now = int(time.time() * 1000)
+        """Create, fill and end each child run (each its own commits: no batch atomicity);
+        called again with the same batch after a failure, it resumes where that one stopped."""
+        if children is not self._batch:
+            self._batch, self._ids, self._open = children, [], None
+        for child in children[len(self._ids):]:
+            if self._open is None:
+                run_id = self._client.create_run(self._experiment_id, run_name=child.name,
+                                                 tags=child.tags).info.run_id
+                self._open = (run_id, int(time.time() * 1000))
+            run_id, now = self._open
             self._client.log_batch(run_id, [Metric(k, v, now, 0) for k, v in
                                             child.metrics.items()],
                                    [Param(k, v) for k, v in child.params.items()])
             self._client.set_terminated(run_id, child.status)
-            ids.append(run_id)
+            self._ids.append(run_id)
+            self._open = None
+        ids, self._batch, self._ids = self._ids, None, []
         return ids
 
     def close(self) -> None:

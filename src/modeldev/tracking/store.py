@@ -18,9 +18,12 @@ from modeldev.errors import TrackingError
 
 HEALTH_TIMEOUT_S = 5.0
 STORE_LOCK_TIMEOUT_S = 120.0
-# MLflow's defaults retry a dead server for ~4 minutes; these make a job fail in seconds. And
+# MLflow's defaults retry a dead server for ~4 minutes; these make a job fail in seconds, and a
+# server that accepts connections but never answers (stopped, hung) within SERVER_SILENCE_S: three
+# tries of 15 s each plus backoffs of 0 and 2 s and up to 1 s of jitter each, 49 s at most. And
 # against a server, every ended run costs an extra request and prints two lines to stdout
 # (which would break `--json`) unless the URL printing is suppressed.
+SERVER_SILENCE_S = 60.0
 HTTP_ENV_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                      "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                      "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",

@@ -48,6 +48,7 @@ NOTE = "note"
 CHILD_WRITES = "modeldev.child_writes"
 RESUMED_AT = "modeldev.resumed_at"
 RESUME_DROPPED = "modeldev.resume_dropped"
+RESUME_KEPT = "modeldev.resume_kept"  # results logged from the folder's results file, not rerun
 COMBINATION_HASH = "combination_hash"
 PARAMS_JSON = "params_json"
 STAGED_FROM = "staged_from"

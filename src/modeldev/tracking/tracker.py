@@ -71,6 +71,7 @@ class Tracker:
         self.settings = settings
         self.tracking_uri: str = settings.tracking_uri
         self._artifact_root: Path | None = None
+        self.store_away = False  # set by a StoreUnavailable: later calls get one try each
         if self.tracking_uri.startswith("sqlite:"):
             self._artifact_root = settings.workspace / "mlartifacts"
             init_sqlite_store(self.tracking_uri, settings.workspace)

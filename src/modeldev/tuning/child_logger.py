@@ -6,9 +6,9 @@ call (a batch), so a store that falls behind catches up in fewer, larger writes.
 2-core machine the driver's MLflow calls otherwise sat between one outcome and the next
 (18 % of a 576-combination session's wall time, measured), waiting for a core the workers held.
 
-What this costs: a result waits in memory until its child is logged (normally milliseconds). A
-driver killed with SIGKILL loses those few results, and `--resume` evaluates their combinations
-again, which is the same thing that happens to a trial that was running at that moment.
+What this costs: a result waits in memory until its child is logged (normally milliseconds).
+The trial loop appends it to the tuning folder's results file first (`tuning.journal`), so a
+driver killed with SIGKILL, or a store that stops answering, loses none: `--resume` logs them.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -15,7 +16,7 @@ from modeldev.config import Settings, default_experiment_name
 from modeldev.data.loading import Source, dataset_hash, reload_source, source_files
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
-from modeldev.errors import InputError
+from modeldev.errors import InputError, StoreUnavailable, TrackingError
 from modeldev.evaluation.metrics import check_primary_metric
 from modeldev.execution.common import default_workers
 from modeldev.frameworks.registry import get_framework
@@ -27,11 +28,12 @@ from modeldev.tracking.records import RunRecord
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
 from modeldev.tuning.finish import finish_tuning
-from modeldev.tuning.grid import expand_grid, grid_to_text, validate_grid
+from modeldev.tuning.grid import combination_hash, expand_grid, grid_to_text, validate_grid
+from modeldev.tuning.journal import RESULTS_FILE, read_results
 from modeldev.tuning.naming import tuning_parent_name
 from modeldev.tuning.plan import make_plan
 from modeldev.tuning.trial import TrialShared
-from modeldev.tuning.trials import TrialRun, run_trials, thread_budget
+from modeldev.tuning.trials import TrialRun, log_kept_results, run_trials, thread_budget
 from modeldev.tuning.types import TrialContext, TuneRequest, TuneResult
 
 
@@ -176,6 +178,14 @@ def _experiment(request: TuneRequest, tracker: Tracker, base: Baseline) -> str:
         request.experiment or default_experiment_name(base.source.name))
 
 
+def _store_away(exc: StoreUnavailable, folder: Path, parent: str) -> StoreUnavailable:
+    """The one sentence for a store that went away: which, for how long, where results wait."""
+    n = len(read_results(folder))
+    return StoreUnavailable(f"{exc.what}; the results of the {n} combinations finished so far "
+                            f"are kept in {folder / RESULTS_FILE}; rerun with --resume {parent} "
+                            "once it is back.", exc.what)
+
+
 def run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink = ev.discard,
                should_stop: Callable[[], bool] = lambda: False) -> TuneResult:
     """Tune the best (or named) framework over its grid; everything logged and written."""
@@ -197,26 +207,36 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
                          adapter.name, settings.limits.max_combinations)
     split = _split(base, settings)
     exp_id = _experiment(request, tracker, base)
-    n_combos = len(expand_grid(grid))
+    hashes = [combination_hash(c) for c in expand_grid(grid)]
+    n_combos = len(hashes)
     parent, folder, done = _open_parent(request, tracker, base, exp_id, n_combos, split)
+    kept: set[str] = set()
     if not request.resume:
         _write_spec(folder, base, grid, split)
         tracker.log_artifacts(parent, folder)  # a resume on another machine reads them back
         if base.training_run_id is None and not settings.uses_sqlite:  # and the data it tuned
             for path in source_files(base.source.origin):
                 tracker.log_artifact(parent, path, DATA_DIR)
+    else:  # results finished but never logged (the store was away): logged now, not rerun
+        try:
+            kept = log_kept_results(tracker, exp_id, parent, folder, done, set(hashes))
+            tracker.set_tags(parent, {T.RESUME_KEPT: str(len(kept))})
+        except StoreUnavailable as exc:
+            raise _store_away(exc, folder, parent) from exc
+        done |= kept
     plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
     shared = TrialShared(base.framework, split, resolve_device(request.device, adapter)[0],
                          thread_budget(workers))
     ctx = TrialContext(experiment_id=exp_id, parent_run_id=parent, framework=base.framework,
                        metric=base.primary_metric,
-                       index={h: i for i, h in enumerate(plan.hashes)})
+                       index={h: i for i, h in enumerate(plan.hashes)}, folder=folder)
     how = TrialRun(workers=workers, trial_timeout=request.trial_timeout,
                    dask_scheduler=request.dask_scheduler or settings.dask_scheduler,
                    should_stop=should_stop)
     on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, framework=base.framework,
-                           total=n_combos, skipped=len(done), tasks=len(plan.tasks),
+                           total=n_combos, skipped=len(done), kept=len(kept),
+                           tasks=len(plan.tasks),
                            note=base.note, workers=workers, cv_folds=split.cv_folds))
     try:
         baseline_folds = run_trials(plan, shared, how, tracker, ctx, on_event)
@@ -225,8 +245,11 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
     except (ev.Cancelled, KeyboardInterrupt):
         tracker.end_run(parent, "KILLED")
         raise
+    except StoreUnavailable as exc:  # the parent is swept to KILLED once its process is gone
+        raise _store_away(exc, folder, parent) from exc
     except Exception:
-        tracker.end_run(parent, "FAILED")
+        with contextlib.suppress(TrackingError):  # the first error is the one to report
+            tracker.end_run(parent, "FAILED")
         raise
     on_event(ev.make_event(ev.SESSION_FINISHED, parent_run_id=parent,
                            improvement_pct=result.improvement_pct))

@@ -1,7 +1,9 @@
 """The trial loop: run the plan's tasks in parallel and log one child run per combination.
 
-Outcomes arrive from local processes or a Dask cluster; each is turned into child runs that a
-background thread (`ChildLogger`) writes, so trials never wait for MLflow.
+Outcomes arrive from local processes or a Dask cluster; each group's combinations are appended
+to the tuning folder's results file (`journal`), then handed to a background thread
+(`ChildLogger`) that writes their child runs, so trials never wait for MLflow and a store that
+stops answering loses no finished result.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from modeldev import events as ev
@@ -20,8 +23,9 @@ from modeldev.execution.local import run_local
 from modeldev.tracking import tags as T
 from modeldev.tracking.children import ChildWriter
 from modeldev.tracking.tracker import Tracker
-from modeldev.tuning.child_logger import ChildLogger
+from modeldev.tuning.child_logger import MAX_BATCH, ChildLogger
 from modeldev.tuning.folds import FoldCollector, GroupOutcome
+from modeldev.tuning.journal import ResultsJournal, read_results
 from modeldev.tuning.plan import Plan
 from modeldev.tuning.trial import TrialShared, evaluate_group
 from modeldev.tuning.types import TrialContext
@@ -103,13 +107,30 @@ def child_tags(ctx: TrialContext, record: dict[str, Any], outcome: GroupOutcome,
     return tags
 
 
-def write_children(tracker: Tracker, writer: ChildWriter, ctx: TrialContext,
+def write_children(tracker: Tracker, writer: ChildWriter, parent_run_id: str,
                    batch: list[Child]) -> None:
     """Write a batch of finished children, each with its params, metrics, tags and status."""
-    children = [tracker.child_run(f"trial_{record['index']:04d}", ctx.parent_run_id, tags,
+    children = [tracker.child_run(f"trial_{record['index']:04d}", parent_run_id, tags,
                                   record["params"], record["metrics"], record["status"])
                 for record, tags in batch]
     tracker.write_children(writer, children)
+
+
+def log_kept_results(tracker: Tracker, experiment_id: str, parent_run_id: str, folder: Path,
+                     skip: set[str], hashes: set[str]) -> set[str]:
+    """Resume: log the combinations of the folder's results file that the store lacks (not in
+    `skip`, in the grid's `hashes`), as the trial loop would have; return their hashes."""
+    kept = {h: c for h, c in read_results(folder).items() if h in hashes and h not in skip}
+    if not kept:
+        return set()
+    writer = tracker.child_writer(experiment_id)
+    try:
+        children = list(kept.values())
+        for start in range(0, len(children), MAX_BATCH):
+            write_children(tracker, writer, parent_run_id, children[start:start + MAX_BATCH])
+    finally:
+        writer.close()
+    return set(kept)
 
 
 @dataclass(frozen=True)
@@ -129,7 +150,8 @@ def run_trials(plan: Plan, shared: TrialShared, how: TrialRun, tracker: Tracker,
 
     Every queued child is in MLflow when this returns or raises Cancelled after a stop
     request (a cancel stops new work, not the logging of finished work); when an error or a
-    signal ends the loop, the queued children get up to ABANDON_AFTER_S to be logged.
+    signal ends the loop, the queued children get up to ABANDON_AFTER_S to be logged. Every
+    finished combination is in the results file of `ctx.folder` first, whatever MLflow does.
     """
     remaining = plan.remaining
     progress = Progress(total=len(plan.combos), done=len(plan.combos) - remaining)
@@ -137,15 +159,18 @@ def run_trials(plan: Plan, shared: TrialShared, how: TrialRun, tracker: Tracker,
     collector = FoldCollector(plan, ctx.metric, n_train, n_valid)
     writer = tracker.child_writer(ctx.experiment_id)
     tracker.set_tags(ctx.parent_run_id, {T.CHILD_WRITES: writer.path})
-    with ChildLogger(lambda batch: write_children(tracker, writer, ctx, batch),
-                     on_exit=writer.close) as logger:
+    with ResultsJournal(ctx.folder) as journal, \
+            ChildLogger(lambda batch: write_children(tracker, writer, ctx.parent_run_id, batch),
+                        on_exit=writer.close) as logger:
         outcomes = execute(plan, shared, how.workers, how.dask_scheduler, how.trial_timeout,
                            how.should_stop)
         for outcome in outcomes:
             group = collector.add(outcome)
             if group is None:
                 continue
-            for child in outcome_children(plan, ctx, group):
+            children = outcome_children(plan, ctx, group)
+            journal.append(children)
+            for child in children:
                 logger.submit(child)
                 progress.count(child[0], ctx.metric)
             on_event(ev.make_event(ev.TRIAL_FINISHED, done=progress.done, total=progress.total,

@@ -87,3 +87,4 @@ class TrialContext:
     framework: str
     metric: str
     index: dict[str, int]  # combination hash -> its position in the grid (trial_NNNN)
+    folder: Path  # the tuning folder: its results file keeps every finished combination

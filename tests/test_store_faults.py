@@ -1,0 +1,366 @@
+"""Real store faults in the middle of real sessions (issue 12, items 4 and 5).
+
+- Another process holds `BEGIN EXCLUSIVE` on the SQLite store for 40 s while `modeldev tune`
+  runs: within the retry budget the tuning waits and ends with exactly one child per
+  combination; past it (a 5 s budget) the job fails with one sentence, its finished results are
+  in the folder's results file, and `--resume` logs them instead of running them again.
+- The same lock during `modeldev train`: every run ends FINISHED, none is left RUNNING.
+- A real `mlflow server` is stopped with SIGSTOP mid-tuning: the job fails within a minute with
+  one sentence naming the server, keeps its results, and resumes after SIGCONT. After the first
+  silent call, a Tracker's next calls wait only for a 5 s health check (a clean-up ending runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import server_support
+
+from modeldev.config import Settings, resolve_settings
+from modeldev.data.loading import load_demo
+from modeldev.errors import StoreUnavailable
+from modeldev.frameworks.registry import get_framework
+from modeldev.tracking.store import SERVER_SILENCE_S
+from modeldev.tracking.tracker import Tracker
+from modeldev.tuning.journal import RESULTS_FILE, read_results
+from modeldev.tuning.plan import make_plan
+from modeldev.tuning.session import run_tuning
+from modeldev.tuning.types import TuneRequest
+
+pytestmark = pytest.mark.slow
+
+FOREST = "sklearn_random_forest"
+# 16 combinations in 8 staged fits of 150 trees on one worker: several seconds of trials.
+GRID = {"n_estimators": [75, 150], "max_depth": [2, 3, 4, 5], "min_samples_leaf": [1, 3]}
+LOCK_S = 40.0
+INHERITED = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
+             "MODELDEV_CONTEXT_PATH", "MODELDEV_DASK_SCHEDULER", "MODELDEV_STORE_RETRY_S",
+             "MODELDEV_CHILD_WRITES")
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.rollback()
+"""
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The subprocesses' environment: this one without anything pointing elsewhere."""
+    return {**{k: v for k, v in os.environ.items() if k not in INHERITED},
+            "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, Path, Path]:
+    """A fresh workspace, a 200-row CSV and the grid file."""
+    for name in INHERITED:
+        monkeypatch.delenv(name, raising=False)
+    csv, grid = tmp_path / "cancer.csv", tmp_path / "grid.json"
+    load_demo("breast_cancer").frame.sample(200, random_state=1).to_csv(csv, index=False)
+    grid.write_text(json.dumps(GRID))
+    return resolve_settings(tmp_path / "ws"), csv, grid
+
+
+def tune(settings: Settings, csv: Path, grid: Path, **extra_env: str) -> subprocess.Popen:
+    """`modeldev tune` of the forest on the CSV (no Phase 1), one worker, JSON out."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "modeldev.cli", "tune", "--workspace", str(settings.workspace),
+         "--framework", FOREST, "--data", str(csv), "--target", "target", "--grid", str(grid),
+         "--workers", "1", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(**extra_env))
+
+
+def kept_lines(settings: Settings) -> int:
+    """Lines in the (one) tuning folder's results file so far."""
+    files = list(settings.artifacts_dir.glob(f"tuning/*/{RESULTS_FILE}"))
+    return len(files[0].read_bytes().splitlines()) if files else 0
+
+
+def wait_for(check, proc: subprocess.Popen, what: str, limit: float = 240) -> None:
+    """Poll `check` until true; fail if `proc` ends first or the limit passes."""
+    deadline = time.monotonic() + limit
+    while not check():
+        if proc.poll() is not None:
+            pytest.fail(f"the session ended before {what}: {proc.stderr.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {limit} s")
+        time.sleep(0.05)
+
+
+def hold_lock(db: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding BEGIN EXCLUSIVE on the store; returns once the lock is held."""
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    return locker
+
+
+def tuning_parent(tracker: Tracker) -> str:
+    [parent] = [r.run_id for exp in tracker.experiment_ids()
+                for r in tracker.runs_of_kind([exp], "tuning")]
+    return parent
+
+
+def trial_hashes(tracker: Tracker, parent: str) -> list[str]:
+    """The combination hash of every trial child of `parent` (one entry per child run)."""
+    return [r.tags["combination_hash"] for r in tracker.child_runs(parent)
+            if r.tags.get("modeldev.kind") == "tuning_trial"]
+
+
+def open_runs(tracker: Tracker) -> list[str]:
+    return [r.name for r in tracker.search_runs(tracker.experiment_ids(),
+                                                "attributes.status = 'RUNNING'")]
+
+
+def all_hashes() -> set[str]:
+    return set(make_plan(GRID, get_framework(FOREST, "binary"), set(), 1).hashes)
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts, killed if the test leaves them running."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("child_writes", ["auto", "client"])
+def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(workspace, reaper,
+                                                          child_writes: str) -> None:
+    """Both child-write paths: in bulk (a batch is one transaction) and through MLflow's client
+    (a batch cut short by the lock goes on where it stopped: no child twice)."""
+    settings, csv, grid = workspace
+    proc = tune(settings, csv, grid, MODELDEV_CHILD_WRITES=child_writes)
+    reaper.append(proc)
+    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
+    locker = hold_lock(settings.workspace / "mlflow.db", LOCK_S)
+    reaper.append(locker)
+    locked_at, at_lock = time.monotonic(), kept_lines(settings)
+    assert proc.poll() is None and at_lock < 16, "the lock did not land mid-tuning"
+    out, err = proc.communicate(timeout=600)
+    waited = time.monotonic() - locked_at
+    assert proc.returncode == 0, err[-3000:]
+    assert waited >= LOCK_S - 1, "the tuning did not meet the lock"
+    assert json.loads(out)["n_completed"] == 16
+    tracker = Tracker(settings)
+    parent = tuning_parent(tracker)
+    hashes = trial_hashes(tracker, parent)
+    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
+    assert open_runs(tracker) == []
+    assert tracker.get_run(parent).status == "FINISHED"
+    path = tracker.get_run(parent).tags["modeldev.child_writes"]
+    assert path.startswith("sqlite_bulk" if child_writes == "auto" else "mlflow_client"), path
+    assert set(read_results(Path(tracker.get_run(parent).tags["artifacts_dir"]))) \
+        == all_hashes()
+    print(f"\n{path}: lock held {LOCK_S:.0f} s from {at_lock} of 16 results; tune ended "
+          f"{waited:.1f} s after the lock began")
+
+
+def test_a_store_locked_past_the_budget_keeps_results_and_resume_logs_them(
+        workspace, reaper) -> None:
+    settings, csv, grid = workspace
+    proc = tune(settings, csv, grid, MODELDEV_STORE_RETRY_S="5")
+    reaper.append(proc)
+    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
+    locker = hold_lock(settings.workspace / "mlflow.db", LOCK_S)
+    reaper.append(locker)
+    locked_at = time.monotonic()
+    _, err = proc.communicate(timeout=300)
+    failed_after = time.monotonic() - locked_at
+    assert proc.returncode == 1, err[-3000:]
+    sentence = re.search(r"modeldev: error: (.*)", err)
+    assert sentence, err[-3000:]
+    assert re.fullmatch(r"The MLflow store sqlite:///\S+mlflow\.db stayed locked for \d+ s \(.*\); "
+                        r"the results of the \d+ combinations finished so far are kept in "
+                        r"\S+trial_results\.jsonl; rerun with --resume \w+ once it is back\.",
+                        sentence.group(1)), sentence.group(1)
+    assert failed_after < LOCK_S, "it failed only once the lock was gone"
+    parent = re.search(r"--resume (\w+)", sentence.group(1)).group(1)
+    folder = Path(re.search(r"kept in (\S+)/trial_results", sentence.group(1)).group(1))
+    kept = set(read_results(folder))
+    assert len(kept) >= 2
+    locker.wait(timeout=120)  # the store is back
+
+    tracker = Tracker(settings)
+    logged_before = set(trial_hashes(tracker, parent))
+    events: list[dict] = []
+    result = run_tuning(TuneRequest(resume=parent, workers=1), settings, on_event=events.append)
+    started = next(e for e in events if e["type"] == "session_started")
+    assert started["kept"] == len(kept - logged_before)
+    assert started["skipped"] == len(kept | logged_before)  # none of them ran again
+    assert (result.n_combinations, result.n_completed) == (16, 16)
+    hashes = trial_hashes(tracker, parent)
+    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
+    assert tracker.get_run(parent).tags["modeldev.resume_kept"] == str(started["kept"])
+    assert open_runs(tracker) == []
+    print(f"\nfailed {failed_after:.1f} s into the lock with {len(kept)} results kept, "
+          f"{len(logged_before)} logged; resume logged {started['kept']} from the file and ran "
+          f"{16 - started['skipped']}")
+
+
+def train(settings: Settings, csv: Path, **extra_env: str) -> subprocess.Popen:
+    """`modeldev train` of two frameworks on the CSV, one worker, JSON out."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "modeldev.cli", "train", "--workspace", str(settings.workspace),
+         "--data", str(csv), "--target", "target", "--frameworks",
+         "sklearn_logistic_regression,sklearn_random_forest", "--workers", "1", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(**extra_env))
+
+
+def lock_when_phase1_runs_are_open(settings: Settings, proc: subprocess.Popen
+                                   ) -> subprocess.Popen:
+    """Once the parent and both framework runs exist, hold the store for LOCK_S."""
+    db = settings.workspace / "mlflow.db"
+
+    def framework_runs_open() -> bool:
+        if not db.exists():
+            return False
+        try:
+            tracker = Tracker(settings)
+            return len(tracker.search_runs(tracker.experiment_ids())) >= 3
+        except Exception:  # noqa: BLE001 (the store is still being created)
+            return False
+
+    wait_for(framework_runs_open, proc, "the framework runs")
+    locker = hold_lock(db, LOCK_S)
+    assert proc.poll() is None, "Phase 1 ended before the lock"
+    return locker
+
+
+def test_phase1_under_a_40_s_lock_ends_every_run(workspace, reaper) -> None:
+    settings, csv, _ = workspace
+    proc = train(settings, csv)
+    reaper.append(proc)
+    reaper.append(lock_when_phase1_runs_are_open(settings, proc))
+    locked_at = time.monotonic()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert time.monotonic() - locked_at >= LOCK_S - 1
+    tracker = Tracker(settings)
+    runs = tracker.search_runs(tracker.experiment_ids())
+    assert len(runs) == 3 and {r.status for r in runs} == {"FINISHED"}
+    assert len(json.loads(out)["runs"]) == 2
+
+
+def test_phase1_past_the_budget_fails_in_one_sentence_and_leaves_nothing_running(
+        workspace, reaper) -> None:
+    """A 1 s budget: the first write fails after MLflow's 20 s busy wait; the clean-up that
+    follows gets one try per run, which waits for the lock's end and ends every run."""
+    settings, csv, _ = workspace
+    proc = train(settings, csv, MODELDEV_STORE_RETRY_S="1")
+    reaper.append(proc)
+    locker = lock_when_phase1_runs_are_open(settings, proc)
+    reaper.append(locker)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, err[-3000:]
+    assert re.search(r"modeldev: error: The MLflow store sqlite:///\S+ stayed locked for \d+ s "
+                     r"\(.*\); try again once it is free", err), err[-3000:]
+    locker.wait(timeout=120)
+    tracker = Tracker(settings)
+    runs = tracker.search_runs(tracker.experiment_ids())
+    assert len(runs) == 3
+    assert "RUNNING" not in {r.status for r in runs}, [(r.name, r.status) for r in runs]
+    print(f"\nPhase 1 past the budget: {sorted((r.name, r.status) for r in runs)}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
+    """One real `mlflow server` for this module's server tests."""
+    with server_support.mlflow_server(tmp_path_factory.mktemp("server")) as served:
+        yield served
+
+
+def test_a_stopped_tracking_server_is_noticed_within_a_minute_and_resumed(
+        workspace, server, reaper, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, csv, grid = workspace
+    uri, served = server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    settings = resolve_settings(settings.workspace)
+    proc = tune(settings, csv, grid, MLFLOW_TRACKING_URI=uri)
+    reaper.append(proc)
+    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
+    os.killpg(served.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=300)
+        noticed = time.monotonic() - stopped_at
+    finally:
+        os.killpg(served.pid, signal.SIGCONT)
+    assert proc.returncode == 1, err[-3000:]
+    sentence = re.search(r"modeldev: error: (.*)", err)
+    assert sentence, err[-3000:]
+    assert re.fullmatch(rf"The tracking server at {re.escape(uri)} did not answer for \d+ s "
+                        r"\(.*\); the results of the \d+ combinations finished so far are "
+                        r"kept in \S+trial_results\.jsonl; rerun with --resume \w+ once it "
+                        r"is back\.", sentence.group(1)), sentence.group(1)
+    assert noticed < SERVER_SILENCE_S  # the process's own exit included
+    parent = re.search(r"--resume (\w+)", sentence.group(1)).group(1)
+    folder = Path(re.search(r"kept in (\S+)/trial_results", sentence.group(1)).group(1))
+    kept = set(read_results(folder))
+
+    tracker = Tracker(settings)
+    logged_before = {h for h, r in _trials_by_hash(tracker, parent).items()
+                     if r in ("FINISHED", "FAILED")}
+    events: list[dict] = []
+    result = run_tuning(TuneRequest(resume=parent, workers=1), settings,
+                        on_event=events.append)
+    started = next(e for e in events if e["type"] == "session_started")
+    assert started["skipped"] == len(kept | logged_before)  # nothing finished ran again
+    assert started["kept"] == len(kept - logged_before)
+    assert (result.n_combinations, result.n_completed) == (16, 16)
+    hashes = trial_hashes(tracker, parent)
+    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
+    assert open_runs(tracker) == []
+    print(f"\nserver stopped with {len(kept)} results kept; the job failed after "
+          f"{noticed:.1f} s; resume logged {started['kept']} from the file and ran "
+          f"{16 - started['skipped']}")
+
+
+def _trials_by_hash(tracker: Tracker, parent: str) -> dict[str, str]:
+    return {r.tags["combination_hash"]: r.status for r in tracker.child_runs(parent)
+            if r.tags.get("modeldev.kind") == "tuning_trial"}
+
+
+def test_after_a_silent_server_each_call_waits_only_for_its_health_check(
+        server, tmp_path: Path) -> None:
+    """A clean-up ending several runs on a stopped server: MLflow's retries once, then 5 s each."""
+    uri, proc = server
+    tracker = Tracker(resolve_settings(tmp_path / "ws", tracking_uri=uri))
+    exp = tracker.experiment_id("silent_server")
+    runs = [tracker.start_run(exp, f"run_{i}") for i in range(3)]
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match=rf"^The tracking server at {re.escape(uri)} "
+                           r"did not answer for \d+ s \(ending a run\)"):
+            tracker.end_run(runs[0])
+        first = time.monotonic() - started
+        waits = []
+        for run_id in runs[1:]:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="did not answer its health check"):
+                tracker.end_run(run_id)
+            waits.append(time.monotonic() - started)
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    assert first < SERVER_SILENCE_S and all(w < 8 for w in waits), (first, waits)
+    for run_id in runs:  # back: every call goes through again
+        tracker.end_run(run_id)
+    assert not tracker.store_away
+    assert {tracker.get_run(r).status for r in runs} == {"FINISHED"}
+    print(f"\nstopped server: first call failed after {first:.1f} s, the next ones after "
+          f"{', '.join(f'{w:.1f}' for w in waits)} s")
