@@ -97,8 +97,9 @@ def _env_seconds(name: str, default: float, zero_ok: bool = False) -> float:
     except ValueError:
         value = float("nan")
     if not value >= 0 or value == float("inf") or (value == 0 and not zero_ok):
-        wanted = "0 or more" if zero_ok else "a positive number"
-        raise InputError(f"{name} must be {wanted} of seconds, got {raw!r}.")
+        wanted = "a number of seconds (0 or more)" if zero_ok else \
+            "a positive number of seconds"
+        raise InputError(f"{name} must be {wanted}, got {raw!r}.")
     return value
 
 
