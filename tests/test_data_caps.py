@@ -27,15 +27,20 @@ from modeldev.errors import InputError
 ROOT = Path(__file__).resolve().parents[1]
 BIG_ROWS = 300_000_000
 GROUP_ROWS = 50_000_000
-# Run in a fresh interpreter: ru_maxrss is the process's peak, so the baseline is taken after
+# Run in a fresh interpreter: VmHWM is the process's peak RSS, so the baseline is taken after
 # the imports and the difference is what the call itself needed at its worst.
 PROBE = """
-import json, resource, sys, time
+import json, re, sys, time
 import pyarrow.parquet as pq
 from modeldev.config import Limits
 from modeldev.data.loading import load_table
 from modeldev.errors import InputError
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kib():
+    # VmHWM: this process's own peak RSS. ru_maxrss would start at the forking parent's peak
+    # (a pytest worker holding gigabytes), which hides what the call needs.
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", f.read()).group(1))
+base = peak_kib()
 start = time.perf_counter()
 message = None
 try:
@@ -46,7 +51,7 @@ try:
 except InputError as exc:
     message = str(exc)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({"message": message, "seconds": seconds, "base_kib": base, "peak_kib": peak}))
 """
 
