@@ -86,7 +86,9 @@ def _ranked(means: Mapping[str, float], metric: str, tie: float = 1e-12) -> list
     ranked = sorted(finite, key=lambda n: -_sign(metric) * means[n])  # stable: input order
     if not ranked:
         return ranked
-    tied = {n for n in ranked if abs(means[n] - means[ranked[0]]) <= tie}
+    best = means[ranked[0]]
+    tie = max(tie, 1e-9 * abs(best))  # the same model fitted by two libraries: float noise
+    tied = {n for n in ranked if abs(means[n] - best) <= tie}
     winner = next(n for n in finite if n in tied)
     return [winner, *(n for n in ranked if n != winner)]
 
