@@ -32,7 +32,9 @@ def mlflow_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen]]:
            "--artifacts-destination", str(folder / "server-artifacts"),
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job consumers
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(uri, proc, folder / "server.log")

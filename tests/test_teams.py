@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import server_support
 from streamlit.testing.v1 import AppTest
 
 from modeldev.config import resolve_settings
@@ -43,47 +40,13 @@ _ENV = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
         "MODELDEV_CONTEXT_PATH", "MODELDEV_CHILD_WRITES")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`mlflow server --backend-store-uri sqlite:///... --artifacts-destination ...` on a free
     loopback port (its own folder, apart from both workspaces); stopped afterwards."""
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    cmd = [str(Path(sys.executable).with_name("mlflow")), "server",
-           "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-           "--artifacts-destination", str(root / "server_artifacts"),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job consumers
-    log_path = root / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-        uri = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                        break
-                except OSError:
-                    time.sleep(0.5)
-            yield uri, root
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
+    with server_support.mlflow_server(root) as (uri, _):
+        yield uri, root
 
 
 @pytest.fixture(scope="module")
