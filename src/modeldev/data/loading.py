@@ -251,6 +251,20 @@ def reload_source(origin: str, expected_hash: str, copies: Path | None = None) -
     return src
 
 
+def source_again(given: Source | None, origin: str | None, expected_hash: str, what: str,
+                 copies: Path | None = None) -> Source:
+    """A session's data for its resume: `given` (hash-checked), else reloaded from `origin`."""
+    if given is None:
+        if not origin:
+            raise InputError(f"This {what} used an in-memory table: pass the same data again "
+                             "to resume it.")
+        return reload_source(origin, expected_hash, copies)
+    if expected_hash and dataset_hash(given.frame) != expected_hash:
+        raise InputError(f"The data given differs from the data this {what} started with "
+                         "(its hash differs).")
+    return given
+
+
 def _here_or_copy(path: Path, copies: Path | None) -> Path:
     """`path` when it is on this machine, else its copy in `copies` when there is one."""
     if path.is_file() or copies is None or not (copies / path.name).is_file():

@@ -10,11 +10,10 @@ parent.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from modeldev.data.loading import Source, dataset_hash, reload_source
+from modeldev.data.loading import Source, dataset_hash, source_again
 from modeldev.data.split import Split
 from modeldev.errors import InputError
 from modeldev.evaluation.metrics import task_metric_names
@@ -23,6 +22,7 @@ from modeldev.phase1.record import MEASURED
 from modeldev.phase1.results import FrameworkResult, TrainRequest
 from modeldev.tracking import tags as T
 from modeldev.tracking.records import RunRecord
+from modeldev.tracking.resumes import refuse_live, session_run, take_over
 from modeldev.tracking.tracker import Tracker
 
 SPEC_FILE = "session_spec.json"
@@ -41,10 +41,7 @@ def session_spec(request: TrainRequest, cv_folds: int, frameworks: list[str],
 
 
 def _parent(tracker: Tracker, run_id: str) -> RunRecord:
-    run = tracker.get_run(run_id)
-    if run.tags.get(T.KIND) != T.KIND_PHASE1:
-        raise InputError(f"Run {run_id} is not a Phase 1 session (modeldev train).")
-    return run
+    return session_run(tracker, run_id, T.KIND_PHASE1, "a Phase 1 session (modeldev train)")
 
 
 def resume_request(tracker: Tracker, parent_id: str, source: Source | None = None,
@@ -59,16 +56,8 @@ def resume_request(tracker: Tracker, parent_id: str, source: Source | None = Non
                          "(it was started by an earlier version, or its folder is gone).") \
             from None
     src = spec["source"]
-    if source is not None:
-        if dataset_hash(source.frame) != src["hash"]:
-            raise InputError("The data given differs from the data this session started with "
-                             "(its hash differs).")
-    elif src["origin"]:
-        source = reload_source(src["origin"], src["hash"])
-    else:
-        raise InputError("This session trained an in-memory table: pass the same data again "
-                         "to resume it.")
-    return TrainRequest(source=source, target=src["target"], task=spec["task"],
+    return TrainRequest(source=source_again(source, src["origin"], src["hash"], "session"),
+                        target=src["target"], task=spec["task"],
                         frameworks=spec["frameworks"], primary_metric=spec["primary_metric"],
                         seed=spec["seed"], cv=spec["cv_folds"], device=spec["device"],
                         experiment=spec["experiment"], project=spec["project"],
@@ -80,12 +69,8 @@ def reopen(tracker: Tracker, parent_id: str) -> tuple[str, Path]:
     """Sweep stale runs, refuse a live session, set its parent RUNNING again under this process;
     return its experiment and folder."""
     run = _parent(tracker, parent_id)
-    tracker.sweep_stale_runs([run.experiment_id])
-    if tracker.get_run(parent_id).status == "RUNNING":
-        raise InputError(f"Session {parent_id} is still running (its process is alive, or on "
-                         "another machine); stop it before resuming.")
-    tracker.reopen_run(parent_id)  # owned (tags, heartbeat) by this process from here on
-    tracker.set_tags(parent_id, {T.RESUMED_AT: str(int(time.time()))})
+    refuse_live(tracker, run, "Session")
+    take_over(tracker, parent_id)
     return run.experiment_id, Path(run.tags[T.ARTIFACTS_DIR])
 
 

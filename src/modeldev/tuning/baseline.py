@@ -14,6 +14,7 @@ from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import get_framework
 from modeldev.tracking import tags as T
 from modeldev.tracking.folders import DATA_DIR, session_folder
+from modeldev.tracking.resumes import session_run
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.types import TuneRequest
 
@@ -66,9 +67,7 @@ def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
 def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
                       primary_metric: str | None) -> Baseline:
     """Baseline facts from a Phase 1 parent run's artifacts folder and child runs."""
-    run = tracker.get_run(run_id)
-    if run.tags.get(T.KIND) != T.KIND_PHASE1:
-        raise InputError(f"Run {run_id} is not a Phase 1 session (modeldev train).")
+    run = session_run(tracker, run_id, T.KIND_PHASE1, "a Phase 1 session (modeldev train)")
     folder = session_folder(tracker, run)
     if folder is None:
         raise InputError(f"Phase 1 session {run_id} has not finished: its files reach MLflow "

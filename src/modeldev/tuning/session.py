@@ -8,12 +8,11 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from modeldev import events as ev
 from modeldev.artifacts import new_run_dir, write_json
 from modeldev.config import Settings, default_experiment_name
-from modeldev.data.loading import Source, dataset_hash, reload_source, source_files
+from modeldev.data.loading import dataset_hash, source_again, source_files
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.errors import InputError, StoreUnavailable, TrackingError
@@ -25,6 +24,7 @@ from modeldev.locks import resume_lock
 from modeldev.tracking import tags as T
 from modeldev.tracking.folders import DATA_DIR, local_folder, session_folder
 from modeldev.tracking.records import RunRecord
+from modeldev.tracking.resumes import refuse_live, session_run, take_over
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, resolve_baseline
 from modeldev.tuning.finish import finish_tuning
@@ -71,10 +71,7 @@ def _reopen_parent(parent: str, tracker: Tracker) -> tuple[str, Path, set[str]]:
     process's, so a sweep by another session while this one runs leaves it alone.
     """
     run = _tuning_parent(tracker, parent)
-    tracker.sweep_stale_runs([run.experiment_id])
-    if tracker.get_run(parent).status == "RUNNING":
-        raise InputError(f"Tuning run {parent} is still running (its process is alive, or on "
-                         "another machine); stop it before resuming.")
+    refuse_live(tracker, run, "Tuning run")
     done = done_hashes(tracker, parent)
     keep = {child.run_id for child in done.values()}
     dropped = 0
@@ -83,9 +80,7 @@ def _reopen_parent(parent: str, tracker: Tracker) -> tuple[str, Path, set[str]]:
         if (kind == T.KIND_TRIAL and child.run_id not in keep) or kind == T.KIND_SUMMARY:
             tracker.delete_run(child.run_id)
             dropped += 1
-    tracker.reopen_run(parent)  # owned (tags, heartbeat) by this process from here on
-    tracker.set_tags(parent, {T.RESUMED_AT: str(int(time.time())),
-                              T.RESUME_DROPPED: str(dropped)})
+    take_over(tracker, parent, {T.RESUME_DROPPED: str(dropped)})
     return parent, _resume_folder(tracker, run), set(done)
 
 
@@ -104,10 +99,7 @@ def _resume_folder(tracker: Tracker, run: RunRecord) -> Path:
 
 
 def _tuning_parent(tracker: Tracker, run_id: str) -> RunRecord:
-    run = tracker.get_run(run_id)
-    if run.tags.get(T.KIND) != T.KIND_TUNING:
-        raise InputError(f"Run {run_id} is not a tuning parent run.")
-    return run
+    return session_run(tracker, run_id, T.KIND_TUNING, "a tuning parent run")
 
 
 def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
@@ -125,7 +117,9 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
                          "(still running elsewhere, or started before specs were logged).")
     source = None
     if not spec["training_run_id"]:  # tuned a data source directly: the same data again
-        source = _resume_source(request, spec, folder / DATA_DIR)
+        data = spec.get("dataset") or {}
+        source = source_again(request.source, data.get("origin"), data.get("hash", ""),
+                              "tuning run", folder / DATA_DIR)
     return TuneRequest(
         training_run_id=spec["training_run_id"], framework=spec["framework"], source=source,
         target=spec.get("target"), task=spec.get("task", "auto"),
@@ -133,23 +127,6 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         dask_scheduler=request.dask_scheduler, trial_timeout=request.trial_timeout,
         resume=request.resume, seed=spec["seed"], device=request.device,
         cv=spec.get("cv_folds", 0))
-
-
-def _resume_source(request: TuneRequest, spec: dict[str, Any], copies: Path) -> Source:
-    """The data a direct-source tuning used: the one passed again, else reloaded from its origin
-    (or its copy in `copies`, logged to a tracking server when the tuning started)."""
-    data = spec.get("dataset") or {}
-    if request.source is not None:
-        source = request.source
-    elif data.get("origin"):
-        return reload_source(data["origin"], data.get("hash", ""), copies)
-    else:
-        raise InputError("This tuning run tuned an in-memory table: pass the same data again "
-                         "to resume it.")
-    if data.get("hash") and dataset_hash(source.frame) != data["hash"]:
-        raise InputError("The data given differs from the data this tuning run started with "
-                         "(its hash differs).")
-    return source
 
 
 def _split(base: Baseline, settings: Settings) -> Split:
