@@ -36,6 +36,7 @@ class Metric:
     charted: bool = True
     needs_proba: bool = False
     computed: bool = True  # False: measured by the training loop, not from predictions
+    bounds: tuple[float | None, float | None] = (0.0, None)  # the range its values lie in
 
     @property
     def direction(self) -> str:
@@ -44,24 +45,25 @@ class Metric:
 
 
 _C, _R, _ALL = CLASSIFICATION_TASKS, ("regression",), TASKS
+UNIT = (0.0, 1.0)
 _REGISTRY: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("accuracy", True, _C),
-        Metric("precision", True, _C),
-        Metric("recall", True, _C),
-        Metric("f1_score", True, _C),
-        Metric("roc_auc", True, _C, needs_proba=True),
+        Metric("accuracy", True, _C, bounds=UNIT),
+        Metric("precision", True, _C, bounds=UNIT),
+        Metric("recall", True, _C, bounds=UNIT),
+        Metric("f1_score", True, _C, bounds=UNIT),
+        Metric("roc_auc", True, _C, needs_proba=True, bounds=UNIT),
         Metric("log_loss", False, _C, needs_proba=True),
         Metric("mse", False, _R),
         Metric("rmse", False, _R),
         Metric("mae", False, _R),
-        Metric("r2_score", True, _R),
+        Metric("r2_score", True, _R, bounds=(None, 1.0)),
         Metric("mape", False, _R),
         Metric("training_time", False, _ALL, computed=False),
         Metric("inference_time_ms", False, _ALL, computed=False),
         Metric("model_size_mb", False, _ALL, computed=False),
-        Metric("gpu_used", True, _ALL, charted=False, computed=False),
+        Metric("gpu_used", True, _ALL, charted=False, computed=False, bounds=UNIT),
     )
 }
 _CHARTED_ONLY_REGRESSION = {"model_size_mb"}
@@ -165,6 +167,7 @@ _REGRESSION: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "mape": lambda y, p: skm.mean_absolute_percentage_error(y, p),
 }
 _LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score"})
+ROW_SUM_TOLERANCE = 1e-6  # float32 nets' rows sum to 1 +- 1e-7
 
 
 def _probability_metrics(
@@ -173,7 +176,12 @@ def _probability_metrics(
     if proba is None:
         return {"roc_auc": float("nan"), "log_loss": float("nan")}
     proba = np.clip(np.asarray(proba, float), 0.0, 1.0)
-    proba = proba / proba.sum(axis=1, keepdims=True)  # float32 nets sum to 1 +- 1e-7
+    sums = proba.sum(axis=1, keepdims=True)
+    # only rows that are not probabilities already: dividing every row by a sum one float step
+    # from 1 breaks exact ties (tree ensembles have many) and moves the ROC AUC
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        proba = np.where(off, proba / np.where(sums > 0, sums, 1.0), proba)
     if task == "binary":
         auc = classification.binary_roc_auc(y, proba[:, 1])
     else:
