@@ -8,18 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from modeldev.evaluation.metrics import get_metric
 from modeldev.evaluation.scoring import metric_of_outputs
-from modeldev.evaluation.selection import (
-    paired_difference,
-    select_by_folds,
-    select_by_rows,
-    verdict,
-)
+from modeldev.evaluation.selection import paired_difference
 from modeldev.evaluation.statistics import (
-    PairedTest,
+    bootstrap_p,
     corrected_paired_ttest,
     flat_metrics,
     fold_summary,
+    paired_bootstrap,
     row_summary,
 )
 
@@ -42,11 +39,17 @@ def test_corrected_paired_ttest_against_a_hand_computed_example():
     assert naive == pytest.approx(0.0777, abs=1e-4) and test.p_value > 2 * naive
 
 
-def test_identical_folds_are_tied_and_constant_gaps_are_certain():
+def test_identical_folds_give_p_1_and_constant_gaps_are_never_p_0():
     assert corrected_paired_ttest(A, A, 400, 100).p_value == 1.0
     shifted = [a + 0.01 for a in A]
-    sure = corrected_paired_ttest(shifted, A, 400, 100)
-    assert sure.p_value == 0.0 and sure.difference == pytest.approx(0.01)
+    # every fold 0.01 apart: no spread to weigh the gap against; the test is undefined
+    undefined = corrected_paired_ttest(shifted, A, 400, 100)
+    assert math.isnan(undefined.p_value) and undefined.difference == pytest.approx(0.01)
+    # with a label metric's resolution (one row of 100) as the least spread, a finite p
+    floored = corrected_paired_ttest(shifted, A, 400, 100, floor=0.01)
+    assert 0.0 < floored.p_value < 1.0
+    expected = 2 * stats.t.sf(0.01 / math.sqrt(0.45 * 0.01**2), 4)
+    assert floored.p_value == pytest.approx(expected)
 
 
 def test_fold_summary_interval_is_the_corrected_t_interval():
@@ -60,25 +63,23 @@ def test_fold_summary_interval_is_the_corrected_t_interval():
     assert one.mean == 0.7 and one.std is None and one.ci_low is None
 
 
+def test_intervals_stay_inside_the_metrics_range():
+    # five folds of F1 near 1 on small folds: the t-interval alone reaches past 1.0
+    folds = [1.0, 0.95, 1.0, 0.90, 1.0]
+    loose = fold_summary(folds, 80, 20)
+    assert loose.ci_high > 1.0
+    bounded = fold_summary(folds, 80, 20, get_metric("f1_score").bounds)
+    assert bounded.ci_high == 1.0 and bounded.ci_low == loose.ci_low
+    r2 = fold_summary([0.99, 0.90, 0.999, 0.95, 0.999], 80, 20, get_metric("r2_score").bounds)
+    assert r2.ci_high <= 1.0
+    rmse = fold_summary([0.01, 0.2, 0.02, 0.3, 0.01], 80, 20, get_metric("rmse").bounds)
+    assert rmse.ci_low == 0.0
+
+
 def test_flat_metrics_are_plain_keys_any_client_reads():
     flat = flat_metrics("f1_score", fold_summary(A, 400, 100))
     assert list(flat)[:4] == ["f1_score", "f1_score_std", "f1_score_ci_low", "f1_score_ci_high"]
     assert [flat[f"f1_score_fold{j}"] for j in range(1, 6)] == A
-
-
-def test_winner_is_the_best_mean_and_the_tier_holds_the_indistinguishable():
-    folds = {"lr": A, "rf": B, "bad": [a - 0.1 for a in A]}
-    sel = select_by_folds(folds, "f1_score", n_train=400, n_valid=100)
-    assert sel.winner == "lr" and sel.top_tier == ["lr", "rf"] and sel.tied_with() == ["rf"]
-    rf, bad = sel.comparisons
-    assert rf.tied and rf.p_value == pytest.approx(0.19089, abs=1e-5)
-    assert not bad.tied and bad.p_value == 0.0 and bad.advantage == pytest.approx(0.1)
-    assert "rf is not significantly different" in sel.reason
-
-
-def test_for_a_loss_lower_wins_and_the_advantage_keeps_its_sign():
-    sel = select_by_folds({"a": [0.5, 0.6, 0.55], "b": [0.4, 0.45, 0.5]}, "log_loss", 80, 20)
-    assert sel.winner == "b" and sel.comparisons[0].advantage == pytest.approx(0.1)
 
 
 def _outputs(rng: np.random.Generator, y: np.ndarray, skill: float) -> np.ndarray:
@@ -86,15 +87,34 @@ def _outputs(rng: np.random.Generator, y: np.ndarray, skill: float) -> np.ndarra
     return np.column_stack([1 - p, p])
 
 
-def test_holdout_rows_give_a_bootstrap_comparison():
+def test_a_paired_bootstrap_of_identical_outputs_has_p_1():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 600)
-    good, weak = _outputs(rng, y, 0.8), _outputs(rng, y, 0.55)
-    sel = select_by_rows({"weak": weak, "good": good}, y, "binary", "f1_score", 2, seed=1)
-    assert sel.winner == "good" and sel.top_tier == ["good"]
-    assert sel.comparisons[0].p_value < 0.05 and "bootstrap" in sel.method
+    good = _outputs(rng, y, 0.8)
     diff = paired_difference("f1_score", "binary", y, good, good, 2, seed=1)
-    assert diff.difference == 0.0 and diff.p_value == 1.0
+    assert diff.difference == 0.0 and diff.p_value == 1.0 and diff.dropped == 0
+
+
+def test_bootstrap_p_is_never_0():
+    # every resample above 0: the smallest p B resamples can give, 2 / (B + 1)
+    assert bootstrap_p(np.full(999, 0.3)) == pytest.approx(2 / 1000)
+    assert bootstrap_p(np.array([-1.0, 1.0, 2.0, 3.0])) == pytest.approx(min(1, 2 * 2 / 5))
+
+
+def test_non_finite_resamples_are_dropped_from_the_interval_and_the_p_value_alike():
+    # a ratio whose denominator is 0 on some resamples (inf or NaN there)
+    rng = np.random.default_rng(2)
+    a = rng.normal(1.0, 1.0, 20)
+    b = np.r_[np.zeros(17), [1.0, 2.0, 3.0]]
+
+    def ratio(aa: np.ndarray, bb: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            return float(aa.mean() / bb.mean())
+
+    test = paired_bootstrap(ratio, (a, b), seed=0, n_resamples=499)
+    assert 0 < test.dropped < 499
+    assert math.isfinite(test.ci_low) and math.isfinite(test.ci_high)
+    assert 0 < test.p_value <= 1 and f"{499} resamples" in test.method
 
 
 def test_row_summary_interval_covers_the_value():
@@ -104,31 +124,3 @@ def test_row_summary_interval_covers_the_value():
     summary = row_summary(lambda yy, oo: metric_of_outputs("accuracy", "binary", yy, oo, 2),
                           (y, out), seed=0)
     assert summary.ci_low < summary.mean < summary.ci_high and summary.std > 0
-
-
-@pytest.mark.parametrize(("difference", "p", "metric", "expected"), [
-    (0.02, 0.01, "f1_score", "better"), (-0.02, 0.01, "f1_score", "worse"),
-    (0.02, 0.30, "f1_score", "no_difference"), (0.02, 0.01, "rmse", "worse"),
-    (-0.02, 0.01, "rmse", "better"), (0.0, float("nan"), "f1_score", "no_difference")])
-def test_verdict_is_direction_aware(difference, p, metric, expected):
-    assert verdict(PairedTest(difference, 0, 0, p, "t"), metric) == expected
-
-
-def test_means_less_than_one_row_apart_are_a_tie_won_by_the_first_listed():
-    folds = {"simple": [0.90, 0.92, 0.9099], "net": [0.90, 0.92, 0.91]}
-    sel = select_by_folds(folds, "f1_score", n_train=60, n_valid=30)
-    assert sel.winner == "simple" and sel.top_tier == ["simple", "net"]
-    assert "equal to net's within one scored row" in sel.reason
-    # a difference of more than one row's worth (1/90 here) is not a tie
-    apart = {"simple": [0.90, 0.92, 0.91], "net": [0.95, 0.96, 0.97]}
-    assert select_by_folds(apart, "f1_score", 60, 30).winner == "net"
-    # probability and regression metrics have no row granularity: only exact ties
-    close = {"simple": [0.95, 0.96, 0.9699], "net": [0.95, 0.96, 0.97]}
-    assert select_by_folds(close, "roc_auc", 60, 30).winner == "net"
-    same = {"ols": [54.1, 55.0], "linear": [54.1, 55.0]}
-    assert select_by_folds(same, "rmse", 300, 150).winner == "ols"
-    # the same model fitted by two libraries differs in the last digits: still a tie
-    noisy = {"linear": [54.1 + 3e-11, 55.0], "ols": [54.1, 55.0]}
-    assert select_by_folds(noisy, "rmse", 300, 150).winner == "linear"
-    assert select_by_folds({"linear": [54.1 + 1e-6, 55.0], "ols": [54.1, 55.0]}, "rmse", 300,
-                           150).winner == "ols"
