@@ -1,12 +1,15 @@
-"""Choosing by a primary metric without choosing noise: the winner, the tier tied with it, and
-the verdict of a tuning against its baseline.
+"""Choosing by a primary metric without choosing noise: the winner, the frameworks that cannot
+be told apart from it, and those that are practically equivalent to it.
 
-The winner is the best cross-validated mean (direction-aware). Every other candidate is compared
-with it on the same folds (the corrected resampled t-test; on one holdout split, a paired
-bootstrap over its validation rows); those whose difference is not significant at 5 % are
-tied with it and form the top tier, reported beside the winner. The winner is not replaced by
-a cheaper model inside the tier: the tier's edge moves with the folds, so such a rule flips
-between seeds more often than the best mean does.
+The winner is the best cross-validated mean (direction-aware); means within the tie band are
+equal and go to the candidate listed first (the simpler family). The top tier holds every
+framework that cannot be told apart from the best at 5 % over all comparisons at once
+(`tier`: Hsu's comparison with the best), so the true best is left out at most 5 % of the
+time; "not distinguishable" is all it says. A framework is called equivalent to the winner
+only when the Bayesian correlated t-test puts their difference inside the equivalence margin
+with probability >= 0.95 (`equivalence`). The winner is not replaced by a cheaper model inside
+the tier: the tier's edge moves with the folds, so such a rule flips between seeds more often
+than the best mean does.
 """
 
 from __future__ import annotations
@@ -16,40 +19,54 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from modeldev.evaluation import tier as T
+from modeldev.evaluation.equivalence import Equivalence, default_margin, equivalence
 from modeldev.evaluation.metrics import get_metric
 from modeldev.evaluation.scoring import metric_of_outputs
+from modeldev.evaluation.selection_text import Standing, reason
 from modeldev.evaluation.statistics import (
     ALPHA,
     PairedTest,
+    bootstrap_p,
+    clip,
     corrected_paired_ttest,
     paired_bootstrap,
+    percentile_interval,
 )
 
-SELECTION_RULE = ("the best cross-validated mean of the primary metric wins (means less than "
-                  "one scored row's worth apart are equal, and the framework listed first, "
-                  "the simpler family, wins them); "
-                  "frameworks whose difference from it is not significant (p >= 0.05, paired "
-                  "on the same folds) are tied with it")
+SELECTION_RULE = (
+    "the best cross-validated mean of the primary metric wins (means within the tie band, one "
+    "scored row for the label metrics or a millionth of the mean for the others, are equal, "
+    "and the framework listed first, the simpler family, wins them); the top tier holds the "
+    "frameworks that cannot be told apart from the best: one leaves it only when another "
+    "framework is better than it at 5 % over all comparisons at once (Hsu's comparison with "
+    "the best), so the true best is left out at most 5 % of the time; 'equivalent' needs the "
+    "Bayesian correlated t-test to put the difference inside the equivalence margin with "
+    "probability >= 0.95")
 LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score"})
-VERDICTS = ("better", "no_difference", "worse")
+TIE_RELATIVE = 1e-6  # the same model fitted by two libraries differs by ~1e-8 of the mean
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """The winner against one other candidate: how much better it is and how sure."""
+    """The winner against one other candidate: its advantage, how sure, and where it stands."""
 
     name: str
     mean: float
     advantage: float  # winner minus this one, signed so that positive favours the winner
-    ci_low: float
+    ci_low: float  # the advantage's 95 % interval (this pair alone)
     ci_high: float
-    p_value: float
-    tied: bool
+    p_value: float  # simultaneous: some framework is better than this one (the tier's test)
+    tied: bool  # in the top tier: not distinguishable from the best
+    p_pairwise: float = float("nan")  # this pair alone, two-sided, not adjusted
+    same_mean: bool = False  # inside the tie band: equal to the winner's mean
+    equivalence: dict[str, float] | None = None  # posterior: winner_better, equivalent, ...
+    equivalent: bool = False  # equivalent within the margin with probability >= 0.95
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The winner, who is tied with it and why; the content of selection_rationale.json."""
+    """The winner, who cannot be told from it and why; the content of selection_rationale.json."""
 
     winner: str | None
     primary_metric: str
@@ -59,96 +76,156 @@ class Selection:
     reason: str
     top_tier: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    tier_method: str = ""
+    equivalence_margin: float | None = None
+    repeats: int = 1
+    n_scores: int = 0  # fold scores per framework (repeats x K), 1 for a holdout split
+    dropped: int = 0  # holdout: bootstrap resamples dropped for a NaN or inf
 
     def tied_with(self) -> list[str]:
-        """The candidates tied with the winner, best mean first."""
+        """The candidates not distinguishable from the winner, best mean first."""
         return [name for name in self.top_tier if name != self.winner]
 
+    def equivalent(self) -> list[str]:
+        """The candidates practically equivalent to the winner (within the margin)."""
+        return [c.name for c in self.comparisons if c.equivalent]
+
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready fields, with `alpha`."""
-        return {**asdict(self), "alpha": ALPHA, "tied_with": self.tied_with()}
+        """JSON-ready fields, with `alpha`, `tied_with` (kept: the tier without the winner),
+        `not_distinguishable` (the same list, by its honest name) and `equivalent`."""
+        return {**asdict(self), "alpha": ALPHA, "tied_with": self.tied_with(),
+                "not_distinguishable": self.tied_with(), "equivalent": self.equivalent()}
 
 
-def _sign(metric: str) -> float:
+def sign_of(metric: str) -> float:
+    """+1 when higher is better for `metric`, else -1."""
     return 1.0 if get_metric(metric).higher_is_better else -1.0
 
 
-def resolution(metric: str, n_rows: int) -> float:
+def tie_tolerance(metric: str, n_rows: int, best: float) -> float:
     """The smallest difference of means that is a difference at all: one scored row's worth
-    (1 / rows) for the metrics counted from labels, none (exact ties) for the others."""
-    return 1.0 / max(n_rows, 1) if metric in LABEL_METRICS else 1e-12
+    (1 / rows) for the metrics counted from labels, a millionth of the best mean for the others."""
+    if metric in LABEL_METRICS:
+        return 1.0 / max(n_rows, 1)
+    return max(1e-12, TIE_RELATIVE * abs(best))
 
 
-def _ranked(means: Mapping[str, float], metric: str, tie: float = 1e-12) -> list[str]:
-    """Best mean first; means within `tie` of the best are one tie, won by the candidate given
-    first (Phase 1 gives them in registry order, simpler model families first)."""
+def rank_by_means(means: Mapping[str, float], metric: str,
+                  n_rows: int = 0) -> tuple[list[str], set[str]]:
+    """Best mean first, and the tie band: the candidates whose means are within the tie
+    tolerance of the best, won by the one given first (Phase 1 gives them in registry order,
+    simpler model families first)."""
     finite = [n for n, v in means.items() if np.isfinite(v)]
-    ranked = sorted(finite, key=lambda n: -_sign(metric) * means[n])  # stable: input order
+    ranked = sorted(finite, key=lambda n: -sign_of(metric) * means[n])  # stable: input order
     if not ranked:
-        return ranked
+        return ranked, set()
     best = means[ranked[0]]
-    tie = max(tie, 1e-9 * abs(best))  # the same model fitted by two libraries: float noise
-    tied = {n for n in ranked if abs(means[n] - best) <= tie}
-    winner = next(n for n in finite if n in tied)
-    return [winner, *(n for n in ranked if n != winner)]
+    tol = tie_tolerance(metric, n_rows, best)
+    band = {n for n in ranked if abs(means[n] - best) <= tol}
+    winner = next(n for n in finite if n in band)
+    return [winner, *(n for n in ranked if n != winner)], band
 
 
-def _compare(winner: str, name: str, mean: float, test: PairedTest, metric: str) -> Comparison:
-    sign = _sign(metric)
-    low, high = sorted((sign * test.ci_low, sign * test.ci_high))
-    tied = not test.p_value < ALPHA
-    return Comparison(name, mean, sign * test.difference, low, high, test.p_value, tied)
+def _difference_bounds(metric: str) -> tuple[float | None, float | None]:
+    low, high = get_metric(metric).bounds
+    if low is None or high is None:
+        return None, None
+    return low - high, high - low
+
+
+def _comparison(name: str, mean: float, test: PairedTest, p_tier: float, band: set[str],
+                metric: str, posterior: Equivalence | None) -> Comparison:
+    """One comparison; `test` is already winner minus this one in the metric's favour."""
+    same = name in band
+    return Comparison(name, mean, test.difference, test.ci_low, test.ci_high, p_tier,
+                      same or not p_tier < ALPHA, test.p_value, same,
+                      None if posterior is None else {
+                          "winner_better": posterior.winner_better,
+                          "equivalent": posterior.equivalent,
+                          "other_better": posterior.other_better},
+                      same or (posterior is not None and posterior.claimed))
 
 
 def _selection(ranked: list[str], means: Mapping[str, float], metric: str, method: str,
-               tests: Mapping[str, PairedTest]) -> Selection:
+               comparisons: list[Comparison], **extra: object) -> Selection:
+    direction = get_metric(metric).direction
     if not ranked:
-        return Selection(None, metric, get_metric(metric).direction, method, SELECTION_RULE,
+        return Selection(None, metric, direction, method, SELECTION_RULE,
                          "no candidate has a finite value of the primary metric")
     winner = ranked[0]
-    comparisons = [_compare(winner, n, means[n], tests[n], metric) for n in ranked[1:]]
     tier = [winner] + [c.name for c in comparisons if c.tied]
-    return Selection(winner, metric, get_metric(metric).direction, method, SELECTION_RULE,
-                     _reason(winner, means[winner], comparisons, metric), tier, comparisons)
-
-
-def _reason(winner: str, mean: float, comparisons: list[Comparison], metric: str) -> str:
-    tied = [c.name for c in comparisons if c.tied]
-    equal = [c.name for c in comparisons if c.advantage <= 0]
-    text = f"{winner} has the best mean {metric} ({mean:.4g})"
-    if equal:
-        text += (f", equal to {', '.join(equal)}'s within one scored row, and comes first "
-                 "in the framework list (the simpler family)")
-    if not comparisons:
-        return text + "; it was the only candidate."
-    if not tied:
-        return text + " and is significantly better than every other framework."
-    return text + (f"; {', '.join(tied)} {'is' if len(tied) == 1 else 'are'} not significantly "
-                   "different from it (tied), the others are worse.")
+    standing = Standing(
+        same=[c.name for c in comparisons if c.same_mean],
+        unclear=[c.name for c in comparisons if c.tied and not c.same_mean],
+        out=[c.name for c in comparisons if not c.tied],
+        equivalent=[c.name for c in comparisons if c.equivalent and not c.same_mean])
+    text = reason(winner, means[winner], standing, metric, extra.get("equivalence_margin"))
+    return Selection(winner, metric, direction, method, SELECTION_RULE, text, tier,
+                     comparisons, **extra)  # type: ignore[arg-type]
 
 
 def select_by_folds(fold_scores: Mapping[str, Sequence[float]], metric: str, n_train: int,
-                    n_valid: int) -> Selection:
-    """The winner and its tier from per-fold scores on the same folds (cross-validation);
-    candidates come in preference order, which breaks ties."""
+                    n_valid: int, repeats: int = 1, margin: float | None = None,
+                    seed: int = 0) -> Selection:
+    """The winner, its tier and its equivalents from per-fold scores on the same folds
+    (repeats x K per candidate); candidates come in preference order, which breaks ties."""
     means = {n: float(np.mean(v)) for n, v in fold_scores.items()}
-    n_rows = n_valid * max((len(v) for v in fold_scores.values()), default=1)
-    ranked = _ranked(means, metric, resolution(metric, n_rows))
-    tests = {n: corrected_paired_ttest(fold_scores[ranked[0]], fold_scores[n], n_train, n_valid)
-             for n in ranked[1:]}
-    method = next(iter(tests.values())).method if tests else "cross-validation"
-    return _selection(ranked, means, metric, method, tests)
+    m = max((len(v) for v in fold_scores.values()), default=1)
+    ranked, band = rank_by_means(means, metric, n_valid * m)
+    if not ranked:
+        return _selection(ranked, means, metric, "cross-validation", [])
+    sign, winner = sign_of(metric), ranked[0]
+    floor = 1.0 / max(n_valid, 1) if metric in LABEL_METRICS else 0.0
+    margin = default_margin(metric, means[winner]) if margin is None else margin
+    p_tier = T.fold_tier_p({n: fold_scores[n] for n in ranked}, sign, n_train, n_valid, floor,
+                           seed)
+    scaled = {n: sign * np.asarray(fold_scores[n], dtype=float) for n in ranked}
+    comparisons = [_comparison(
+        n, means[n], corrected_paired_ttest(scaled[winner], scaled[n], n_train, n_valid, floor,
+                                            _difference_bounds(metric)),
+        p_tier[n], band, metric, equivalence(scaled[winner], scaled[n], margin, repeats))
+        for n in ranked[1:]]
+    method = (f"corrected resampled t-tests (Nadeau & Bengio; Bouckaert & Frank) on "
+              f"{repeats} x {m // max(repeats, 1)} fold scores")
+    return _selection(ranked, means, metric, method, comparisons, tier_method=T.FOLD_METHOD,
+                      equivalence_margin=margin, repeats=repeats, n_scores=m)
 
 
 def select_by_rows(outputs: Mapping[str, np.ndarray], y: np.ndarray, task: str, metric: str,
-                   n_classes: int | None, seed: int) -> Selection:
+                   n_classes: int | None, seed: int, margin: float | None = None) -> Selection:
     """The winner and its tier from outputs on one shared validation split (holdout)."""
     means = {n: metric_of_outputs(metric, task, y, out, n_classes) for n, out in outputs.items()}
-    ranked = _ranked(means, metric, resolution(metric, len(y)))
-    tests = {n: paired_difference(metric, task, y, outputs[ranked[0]], outputs[n], n_classes,
-                                  seed) for n in ranked[1:]}
-    method = next(iter(tests.values())).method if tests else "holdout"
-    return _selection(ranked, means, metric, method, tests)
+    ranked, band = rank_by_means(means, metric, len(y))
+    if not ranked:
+        return _selection(ranked, means, metric, "holdout", [])
+    winner = ranked[0]
+    margin = default_margin(metric, means[winner]) if margin is None else margin
+    resamples = T.resample_rows({n: outputs[n] for n in ranked}, y, task, metric, n_classes,
+                                sign_of(metric), seed)
+    p_tier = T.row_tier_p(resamples)
+    comparisons = []
+    for n in ranked[1:]:
+        dist = resamples.difference(winner, n)
+        observed = float(resamples.observed[0] - resamples.observed[ranked.index(n)])
+        low, high = (clip(*percentile_interval(dist), _difference_bounds(metric))
+                     if dist.size > 1 else (float("nan"), float("nan")))
+        test = PairedTest(observed, low, high, bootstrap_p(dist) if dist.size else float("nan"),
+                          "paired bootstrap", resamples.dropped)
+        posterior = _bootstrap_equivalence(dist, margin)
+        comparisons.append(_comparison(n, means[n], test, p_tier[n], band, metric, posterior))
+    method = (f"paired bootstrap over {len(y)} validation rows, "
+              f"{resamples.values.shape[1]} resamples")
+    return _selection(ranked, means, metric, method, comparisons, tier_method=T.ROW_METHOD,
+                      equivalence_margin=margin, repeats=1, n_scores=1,
+                      dropped=resamples.dropped)
+
+
+def _bootstrap_equivalence(dist: np.ndarray, margin: float) -> Equivalence | None:
+    """Shares of the bootstrap differences above, within and below +-margin."""
+    if dist.size < 2:
+        return None
+    above, below = float(np.mean(dist > margin)), float(np.mean(dist < -margin))
+    return Equivalence(margin, above, 1.0 - above - below, below)
 
 
 def paired_difference(metric: str, task: str, y: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -158,11 +235,4 @@ def paired_difference(metric: str, task: str, y: np.ndarray, a: np.ndarray, b: n
         return (metric_of_outputs(metric, task, yy, aa, n_classes)
                 - metric_of_outputs(metric, task, yy, bb, n_classes))
 
-    return paired_bootstrap(statistic, (y, a, b), seed)
-
-
-def verdict(test: PairedTest, metric: str) -> str:
-    """`better`, `no_difference` or `worse` for a paired test of tuned minus baseline."""
-    if not test.p_value < ALPHA:
-        return "no_difference"
-    return "better" if _sign(metric) * test.difference > 0 else "worse"
+    return paired_bootstrap(statistic, (y, a, b), seed, bounds=_difference_bounds(metric))
