@@ -40,12 +40,18 @@ cv_col.selectbox("Evaluation", S.CV_CHOICES, key=S.CV, format_func=S.CV_LABELS.g
 right.text_input("MLflow experiment", key=S.EXPERIMENT_NAME,
                  placeholder=f"{choice['source'].name}_model",
                  help="empty: the dataset name followed by _model")
+repeat_col, limit_col = st.columns(2)
+repeat_col.selectbox("Repeats of the folds", S.REPEAT_CHOICES, key=S.REPEATS,
+                     format_func=S.REPEAT_LABELS.get,
+                     help="the K-fold cut made R times: R x K scores per framework, more power "
+                          "to tell frameworks apart, R times the fits")
 st.session_state.setdefault(S.FRAMEWORK_TIMEOUT, 0)
-st.number_input("Time limit per fit (seconds, 0: none)", min_value=0, step=60,
-                key=S.FRAMEWORK_TIMEOUT,
+limit_col.number_input("Time limit per fit (seconds, 0: none)", min_value=0, step=60,
+                       key=S.FRAMEWORK_TIMEOUT,
                 help="a framework whose fit (one fold, or the final fit) runs longer fails "
                      "with 'timed out'; the others go on")
 if data is not None:
+    st.caption(setup.fits_text(data))
     setup.checklist(data.task, st.session_state.get(S.DEVICE, "auto"))
 else:
     st.text("Fix the data above to see the frameworks that apply.")

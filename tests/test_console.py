@@ -83,7 +83,8 @@ def test_tuning_on_a_terminal_is_a_bar_not_a_line_per_trial(workspace):
     ws, csv = workspace
     screen, raw, _, code = pty_run(modeldev(
         "tune", "--framework", "xgboost_baseline", "--data", str(csv), "--target", "target",
-        "--grid", str(ws / "grid.json"), "--workspace", str(ws), "--workers", "2"))
+        "--grid", str(ws / "grid.json"), "--workspace", str(ws), "--workers", "2",
+        "--cv", "5", "--repeats", "1"))
     assert code == 0, "\n".join(screen)
     assert screen[0] == "tuning xgboost_baseline: 8 combinations in 25 fits over 5 folds, " \
                         "2 workers, 0 already done"  # 4 staged groups and the baseline, 5 folds
@@ -138,7 +139,7 @@ def test_job_log_lines_from_real_events(workspace):
     for event in events:
         printer(event)
     lines = out.getvalue().splitlines()
-    assert lines[0] == ("task: binary (non-numeric target with 2 classes); 5-fold "
+    assert lines[0] == ("task: binary (non-numeric target with 2 classes); 2 x 5-fold "
                         "cross-validation (128 train / 32 validation rows per fold), 40 test rows")
     # the two frameworks fit side by side, so their lines may interleave
     assert len(lines) == 5

@@ -168,12 +168,12 @@ def test_explicit_task_checked():
 def test_split_is_seeded_stratified_and_disjoint():
     data = prepare(_frame(n=200), "y")
     a, b = make_split(data, seed=7, cv=0), make_split(data, seed=7, cv=0)
-    assert a.sizes == {"development": 160, "test": 40, "folds": 0, "train": 120,
+    assert a.sizes == {"development": 160, "test": 40, "folds": 0, "repeats": 1, "train": 120,
                        "validation": 40}
     pd.testing.assert_frame_equal(a.X_test, b.X_test)
     assert abs(a.fold_valid(0)[1].mean() - 0.5) < 0.05
     assert make_split(data, seed=7).sizes == {"development": 160, "test": 40, "folds": 5,
-                                             "train": 128, "validation": 32}
+                                             "repeats": 1, "train": 128, "validation": 32}
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "wine", "diabetes"])

@@ -140,7 +140,7 @@ def test_train_job_finishes_with_events_in_order(trained):
         "job_ended"]
     assert {k: events[-1][k] for k in ("state", "error", "result")} == {
         "state": "finished", "error": None, "result": status["result"]}
-    folds = events[0]["cv_folds"]
+    folds = events[0]["cv_folds"] * events[0]["repeats"]  # R x K fold scores
     assert folds >= 2 and kinds.count("fold_finished") == folds
     assert kinds.index("framework_finished") > max(i for i, k in enumerate(kinds)
                                                    if k == "fold_finished")

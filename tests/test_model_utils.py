@@ -46,7 +46,7 @@ def test_detect_gpu_is_a_plain_truth_value():
 
 def test_split_table_splits_as_phase1_does(binary):
     assert binary.task == "binary" and binary.sizes == {"development": 120, "test": 30,
-                                                        "folds": 0, "train": 90,
+                                                        "folds": 0, "repeats": 1, "train": 90,
                                                         "validation": 30}
     with pytest.raises(InputError, match="target"):
         mu.split_table(load_demo("wine").frame, "no_such_column")

@@ -84,7 +84,8 @@ def test_a_crash_an_out_of_memory_fit_and_a_hang_each_fail_alone(settings, monke
 def test_a_cancelled_session_resumes_with_only_its_missing_framework(settings, monkeypatch):
     monkeypatch.setattr(registry, "ADAPTERS", (*registry.ADAPTERS, SleeperAdapter()))
     events: list[dict] = []
-    request = TrainRequest(source=_small_demo(), frameworks=[LR, "sleeper"], cv=2, workers=2)
+    request = TrainRequest(source=_small_demo(), frameworks=[LR, "sleeper"], cv=2, repeats=1,
+                           workers=2)
     with pytest.raises(ev.Cancelled):
         run_phase1(request, settings, on_event=events.append,
                    should_stop=_stop_after(LR, events))

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any, Self, TextIO
 
+from modeldev.data.split import scheme_text
 from modeldev.evaluation.metrics import default_primary_metric, is_better
 from modeldev.events import Event
 
@@ -185,12 +186,13 @@ class ProgressPrinter(_Display):
 
 
 def evaluation_text(sizes: dict[str, Any]) -> str:
-    """'5-fold cross-validation (128 train / 32 validation rows per fold), 40 test rows', or
-    the holdout split's parts."""
+    """'2 x 5-fold cross-validation (128 train / 32 validation rows per fold), 40 test rows',
+    or the holdout split's parts."""
     if not sizes.get("folds"):
         return (f"one holdout split: train {sizes.get('train')}, validation "
                 f"{sizes.get('validation')}, test {sizes.get('test')}")
-    return (f"{sizes['folds']}-fold cross-validation ({sizes.get('train')} train / "
+    scheme = scheme_text(sizes["folds"], sizes.get("repeats") or 1)
+    return (f"{scheme} ({sizes.get('train')} train / "
             f"{sizes.get('validation')} validation rows per fold), {sizes.get('test')} test rows")
 
 
@@ -208,8 +210,9 @@ class TuneProgress(_Display):
             self.started = time.monotonic()
             note = f" ({event['note']})" if event.get("note") else ""
             kept = f" ({event['kept']} logged from the results file)" if event.get("kept") else ""
-            folds = event.get("cv_folds") or 0
-            on = f" over {folds} folds" if folds else " on one holdout split"
+            folds, repeats = event.get("cv_folds") or 0, event.get("repeats") or 1
+            on = (f" over {repeats} x {folds} folds" if folds and repeats > 1 else
+                  f" over {folds} folds" if folds else " on one holdout split")
             self.line(f"tuning {event['framework']}: {event['total']} combinations in "
                       f"{event['tasks']} fits{on}, {event['workers']} workers, "
                       f"{event['skipped']} already done{kept}{note}")

@@ -62,6 +62,21 @@ def cv_folds(text: str) -> int | None:
             f"expected a number of folds, 0 or 'auto', not {text!r}") from None
 
 
+def repeats(text: str) -> int | None:
+    """--repeats' value: how many times the K-fold cut is made, or 'auto' (None)."""
+    return cv_folds(text)
+
+
+def evaluation_options(p: argparse.ArgumentParser) -> None:
+    """--cv and --repeats: how the development rows are resampled."""
+    p.add_argument("--cv", type=cv_folds, default=None, metavar="K",
+                   help="cross-validation folds; 0: one holdout split (default: 5 up to "
+                        "50,000 rows, holdout above)")
+    p.add_argument("--repeats", type=repeats, default=None, metavar="R",
+                   help="make the K-fold cut R times (R x K fold scores: more power to tell "
+                        "frameworks apart, R times the fits; default: 2 with folds)")
+
+
 def progress_display(args: argparse.Namespace, make: Callable[[], AbstractContextManager[EventSink]]
                      ) -> AbstractContextManager[EventSink]:
     """The progress printer `make()` builds, or none with --json or --quiet."""

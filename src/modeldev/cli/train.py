@@ -7,9 +7,9 @@ from typing import Any
 
 from modeldev.cli.common import (
     common_options,
-    cv_folds,
     data_source_options,
     emit_json,
+    evaluation_options,
     session_options,
 )
 
@@ -21,9 +21,10 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--frameworks", help="comma-separated framework names (default: all)")
     p.add_argument("--primary-metric", help="default f1_score (classification), rmse (regression)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--cv", type=cv_folds, default=None, metavar="K",
-                   help="cross-validation folds; 0: one holdout split (default: 5 up to "
-                        "50,000 rows, holdout above)")
+    evaluation_options(p)
+    p.add_argument("--equivalence-margin", type=float, metavar="DELTA",
+                   help="how close to the winner counts as practically equivalent, in the "
+                        "metric's units (default: 0.01 on a 0-1 scale, else 1 %% of the best)")
     p.add_argument("--workers", type=int, help="fits side by side (default: the cores, at most 4)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--framework-timeout", type=float, metavar="SECONDS",
@@ -82,6 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
                     if args.frameworks else None,
                     primary_metric=args.primary_metric, seed=args.seed, device=args.device,
                     experiment=args.experiment, project=args.project, cv=args.cv,
+                    repeats=args.repeats, equivalence_margin=args.equivalence_margin,
                     workers=args.workers, framework_timeout=args.framework_timeout)
                 result = run_phase1(request, settings, on_event=progress,
                                     should_stop=should_stop)
@@ -97,16 +99,21 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     best = summary["best_model"]
-    folds = summary["cv_folds"]
+    from modeldev.data.split import scheme_text
+
+    scheme = scheme_text(summary["cv_folds"], summary.get("cv_repeats") or 1)
     print(f"experiment {summary['experiment_id']}  parent run {summary['parent_run_id']}  "
-          f"({f'{folds}-fold cross-validation' if folds else 'one holdout split'})")
+          f"({scheme})")
     metric = best["primary_metric"] if best else None
     for run in summary["runs"]:
         print(f"  {run['name']:<28} {run['status']:<9} {_figure(run, metric)}")
     if best:
-        tied = [n for n in summary["top_tier"] if n != best["name"]]
+        tier = [n for n in summary["top_tier"] if n != best["name"]]
         print(f"best: {best['name']} ({metric} = {best['value']:.4f})"
-              + (f"; tied with {', '.join(tied)} (not significantly different)" if tied
-                 else "; significantly better than the others"))
+              + (f"; not distinguishable from it: {', '.join(tier)}" if tier
+                 else "; every other framework is shown not to be the best"))
+        if summary.get("equivalent"):
+            print(f"practically equivalent to it (within +-{summary['equivalence_margin']:.3g}): "
+                  f"{', '.join(summary['equivalent'])}")
     print(f"artifacts: {summary['artifacts_dir']}")
     print(f"tracking: {summary['tracking_uri']}")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modeldev.cli.common import common_options, data_source_options, emit_json, session_options
+from modeldev.cli.common import (
+    common_options,
+    data_source_options,
+    emit_json,
+    evaluation_options,
+    session_options,
+)
 
 
 def add_tune_parser(sub: Any) -> None:
@@ -23,6 +29,7 @@ def add_tune_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--experiment", help="MLflow experiment when tuning a data source directly")
+    evaluation_options(p)  # a data source tuned directly; a session's tuning uses its folds
     common_options(p)
     session_options(p)
     p.set_defaults(handler=run_tune)
@@ -48,7 +55,8 @@ def run_tune(args: argparse.Namespace) -> int:
         grid=load_grid_file(args.grid) if args.grid else None,
         primary_metric=args.primary_metric, workers=args.workers,
         dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,
-        resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment)
+        resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment,
+        cv=args.cv, repeats=args.repeats)
     with session_log(settings, "tune") as session:
         args.session_log = session.log_path
         with progress_display(args, lambda: TuneProgress(session.terminal)) as progress:
@@ -66,10 +74,11 @@ def run_tune(args: argparse.Namespace) -> int:
 def print_result(summary: dict[str, Any]) -> None:
     """The tuning's result in a few plain lines: what was tried, the verdict, what goes on."""
     from modeldev.console import duration
+    from modeldev.data.split import scheme_text
 
     metric, low_high = summary["primary_metric"], summary["improvement_ci_pct"] or [None, None]
-    folds, wall = summary["cv_folds"], summary["wall_seconds"]
-    how = f"{folds}-fold cross-validation" if folds else "one holdout split"
+    wall = summary["wall_seconds"]
+    how = scheme_text(summary["cv_folds"], summary.get("cv_repeats") or 1)
     print(f"tuned {summary['framework']}: {summary['n_completed']} of "
           f"{summary['n_combinations']} combinations done, {summary['n_failed']} failed, in "
           f"{duration(wall)} ({how})")
@@ -80,7 +89,9 @@ def print_result(summary: dict[str, Any]) -> None:
           f"{_pct(low_high[1])})")
     words = {"better": "better than", "worse": "worse than",
              "no_difference": "not distinguishable from"}.get(summary["verdict"], "?")
-    print(f"verdict: the tuned model is {words} the baseline; carried forward: the "
+    print(f"verdict: the tuned model is {words} the baseline, judged on the development rows "
+          f"after choosing the best of {summary['n_completed']} (selection-adjusted p = "
+          f"{_number(summary.get('verdict_p_value'))}); carried forward: the "
           f"{summary['carried_forward']} model")
     print(f"parent run {summary['parent_run_id']} (experiment {summary['experiment_id']})")
     print(f"artifacts: {summary['artifacts_dir']}")

@@ -5,6 +5,8 @@ The test rows are drawn first (seeded, stratified for classification) and scored
 model. The remaining "development" rows are cut into K folds by scikit-learn's
 StratifiedKFold (classification) or KFold (regression), shuffled with the same seed, so the same
 table, seed and K always give the same folds: in Phase 1, in tuning, and on any machine. With
+R repeats the K-fold cut is made R times, the first with the seed itself (so one repeat is
+exactly the plain K folds) and each further one with a seed derived from it: R x K folds. With
 K = 0 (holdout) there is one fold: 60 % train / 20 % validation of the whole table, as before.
 """
 
@@ -24,6 +26,8 @@ TEST_SHARE = 0.2
 HOLDOUT_VALIDATION_SHARE = 0.25  # of the development rows: 60 / 20 / 20 of the table
 AUTO_FOLDS = 5
 AUTO_MAX_ROWS = 50_000  # above this, "auto" means the single holdout split
+AUTO_REPEATS = 2  # repeats of the K folds when --repeats is auto (cross-validation only)
+MAX_REPEATS = 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Split:
     folds: list[Fold]
     cv_folds: int  # K, or 0 for the single holdout split
     seed: int = DEFAULT_SEED
+    repeats: int = 1  # R: the K-fold cut made R times (1 with the holdout split)
     classes: list = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
@@ -108,7 +113,20 @@ class Split:
         """Rows in each part: development, test, and one fold's train and validation."""
         train, valid = self.fold_sizes
         return {"development": len(self.y_dev), "test": len(self.y_test), "folds": self.cv_folds,
-                "train": train, "validation": valid}
+                "repeats": self.repeats, "train": train, "validation": valid}
+
+    @property
+    def scheme(self) -> str:
+        """How the development rows are resampled, in words: '2 x 5-fold cross-validation'."""
+        return scheme_text(self.cv_folds, self.repeats)
+
+
+def scheme_text(cv_folds: int, repeats: int = 1) -> str:
+    """'2 x 5-fold cross-validation', '5-fold cross-validation' or 'one holdout split'."""
+    if not cv_folds:
+        return "one holdout split"
+    return (f"{repeats} x {cv_folds}-fold cross-validation" if repeats > 1
+            else f"{cv_folds}-fold cross-validation")
 
 
 def encode_target(y: pd.Series, task: str) -> tuple[np.ndarray, list]:
@@ -165,31 +183,55 @@ def _smallest_group(y_dev: np.ndarray, task: str, classes: list) -> tuple[int, s
     return int(counts[i]), f"class {label!r}"
 
 
-def make_folds(y_dev: np.ndarray, task: str, cv_folds: int, seed: int) -> list[Fold]:
-    """K seeded folds (stratified for classification), or the one holdout fold for K = 0."""
+def resolve_repeats(requested: int | None, cv_folds: int) -> int:
+    """R for `requested` (None = auto: AUTO_REPEATS with cross-validation); 1 with holdout."""
+    if requested is not None and not 1 <= requested <= MAX_REPEATS:
+        raise InputError(f"--repeats must be between 1 and {MAX_REPEATS}, not {requested}.")
+    if cv_folds == 0:
+        return 1
+    return AUTO_REPEATS if requested is None else requested
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """The shuffle seed of repeat `repeat` (0-based): the seed itself first, then derived."""
+    if repeat == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, repeat]).generate_state(1)[0])
+
+
+def make_folds(y_dev: np.ndarray, task: str, cv_folds: int, seed: int,
+               repeats: int = 1) -> list[Fold]:
+    """R x K seeded folds (stratified for classification), or the one holdout fold for K = 0."""
     idx = np.arange(len(y_dev))
     strat = y_dev if task != "regression" else None
     if cv_folds == 0:
         train, valid = train_test_split(idx, test_size=HOLDOUT_VALIDATION_SHARE,
                                         random_state=seed, stratify=strat)
         return [Fold(np.sort(train), np.sort(valid))]
-    splitter = (KFold(cv_folds, shuffle=True, random_state=seed) if strat is None
-                else StratifiedKFold(cv_folds, shuffle=True, random_state=seed))
-    return [Fold(train, valid) for train, valid in splitter.split(idx, strat)]
+    folds = []
+    for r in range(repeats):
+        shuffle = repeat_seed(seed, r)
+        splitter = (KFold(cv_folds, shuffle=True, random_state=shuffle) if strat is None
+                    else StratifiedKFold(cv_folds, shuffle=True, random_state=shuffle))
+        folds += [Fold(train, valid) for train, valid in splitter.split(idx, strat)]
+    return folds
 
 
-def make_split(data: Prepared, seed: int = DEFAULT_SEED, cv: int | None = None) -> Split:
-    """Hold out 20 % for test (seeded, stratified), then K folds of the rest (`cv`: None =
-    auto, 0 = one holdout split)."""
+def make_split(data: Prepared, seed: int = DEFAULT_SEED, cv: int | None = None,
+               repeats: int | None = 1) -> Split:
+    """Hold out 20 % for test (seeded, stratified), then R x K folds of the rest (`cv`: None =
+    auto, 0 = one holdout split; `repeats`: None = auto)."""
     y, classes = encode_target(data.y, data.task)
     idx = np.arange(len(y))
     strat = y if data.task != "regression" else None
     dev, test = train_test_split(idx, test_size=TEST_SHARE, random_state=seed, stratify=strat)
     dev, test = np.sort(dev), np.sort(test)
     folds_k, notice = resolve_folds(cv, len(y), y[dev], data.task, classes)
+    n_repeats = resolve_repeats(repeats, folds_k)
     X = data.X.reset_index(drop=True)
     return Split(
         X_dev=X.iloc[dev].reset_index(drop=True), y_dev=y[dev],
         X_test=X.iloc[test].reset_index(drop=True), y_test=y[test], task=data.task,
-        plan=data.plan, folds=make_folds(y[dev], data.task, folds_k, seed), cv_folds=folds_k,
-        seed=seed, classes=classes, notices=[notice] if notice else [])
+        plan=data.plan, folds=make_folds(y[dev], data.task, folds_k, seed, n_repeats),
+        cv_folds=folds_k, seed=seed, repeats=n_repeats, classes=classes,
+        notices=[notice] if notice else [])

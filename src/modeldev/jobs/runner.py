@@ -78,7 +78,8 @@ def train_request(args: dict[str, Any], limits: Limits | None = None) -> TrainRe
         task=args.get("task") or "auto", frameworks=list(frameworks) if frameworks else None,
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
-        project=args.get("project"), cv=args.get("cv"), workers=args.get("workers"),
+        project=args.get("project"), cv=args.get("cv"), repeats=args.get("repeats"),
+        workers=args.get("workers"),
         framework_timeout=args.get("framework_timeout"))
 
 

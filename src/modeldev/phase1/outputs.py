@@ -86,9 +86,13 @@ def best_model_info(result: TrainingResult) -> dict[str, Any]:
         "training_time": best.metrics.get("training_time") if best else None,
         "split_seed": result.split.seed,
         "cv_folds": result.split.cv_folds,
+        "cv_repeats": result.split.repeats,
         "cv": best.cv_dict().get(primary) if best else None,
         "top_tier": result.top_tier,
         "tied_with": result.selection.tied_with() if result.selection else [],
+        "not_distinguishable": result.selection.tied_with() if result.selection else [],
+        "equivalent": result.selection.equivalent() if result.selection else [],
+        "tier_method": result.selection.tier_method if result.selection else "",
         "dataset_hash": result.dataset_hash,
     }
 
@@ -98,7 +102,8 @@ def selection_rationale(result: TrainingResult) -> dict[str, Any]:
     sel = result.selection
     n_train, n_valid = result.split.fold_sizes
     body: dict[str, Any] = sel.as_dict() if sel else {"winner": None}
-    body.update(cv_folds=result.split.cv_folds, fold_train_rows=n_train,
+    body.update(cv_folds=result.split.cv_folds, cv_repeats=result.split.repeats,
+                fold_train_rows=n_train,
                 fold_valid_rows=n_valid, seed=result.split.seed,
                 candidates={r.name: r.cv_dict().get(result.primary_metric)
                             for r in result.runs if r.status == "FINISHED"})
@@ -163,4 +168,5 @@ def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits
     dataset = manifest["dataset"]
     source = reload_source(dataset["origin"], dataset["hash"], copies)
     data = prepare(source.frame, info["target"], info["task"], limits)
-    return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0))
+    return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0),
+                      int(info.get("cv_repeats") or 1))

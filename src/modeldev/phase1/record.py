@@ -14,7 +14,7 @@ from typing import Any
 
 from modeldev.data.preprocess import MISSING_POLICY
 from modeldev.data.split import Split
-from modeldev.evaluation.metrics import task_metric_names
+from modeldev.evaluation.metrics import get_metric, task_metric_names
 from modeldev.evaluation.scoring import metric_of_outputs
 from modeldev.evaluation.statistics import FoldSummary, flat_metrics, fold_summary, row_summary
 from modeldev.frameworks.base import FittedModel, Framework
@@ -31,13 +31,15 @@ def summaries(folds: list[dict[str, Any]], final: dict[str, Any], split: Split,
     gets a bootstrap interval over the validation rows, the others their one value)."""
     n_train, n_valid = split.fold_sizes
     names = [m for m in task_metric_names(split.task) if m not in MEASURED]
-    out = {m: fold_summary([f["metrics"][m] for f in folds], n_train, n_valid) for m in names}
-    out["training_time"] = fold_summary([f["fit_seconds"] for f in folds], n_train, n_valid)
+    out = {m: fold_summary([f["metrics"][m] for f in folds], n_train, n_valid,
+                           get_metric(m).bounds) for m in names}
+    out["training_time"] = fold_summary([f["fit_seconds"] for f in folds], n_train, n_valid,
+                                        get_metric("training_time").bounds)
     if split.holdout and "valid_outputs" in final:
         y = split.fold_valid(0)[1]
         out[primary] = row_summary(
             lambda yy, oo: metric_of_outputs(primary, split.task, yy, oo, split.n_classes),
-            (y, final["valid_outputs"]), split.seed)
+            (y, final["valid_outputs"]), split.seed, bounds=get_metric(primary).bounds)
     return out
 
 
@@ -81,6 +83,7 @@ def _log(tracker: Tracker, run: FrameworkResult, split: Split, model: FittedMode
               "n_features_raw": split.X_dev.shape[1], "n_features_used": len(split.plan.used),
               "imputed_columns": ",".join(map(str, split.plan.with_missing)) or "none",
               "n_train": len(split.final_rows().y), "cv_folds": split.cv_folds,
+              "cv_repeats": split.repeats,
               "fold_train_rows": n_train, "fold_valid_rows": n_valid}
     metrics: dict[str, float | None] = {}
     for name, summary in run.cv.items():

@@ -32,6 +32,8 @@ class TrainRequest:
     experiment: str | None = None
     project: str | None = None
     cv: int | None = None  # folds; None: 5 up to 50,000 rows, else one holdout split; 0: holdout
+    repeats: int | None = None  # the K-fold cut made R times; None: auto (2 with folds)
+    equivalence_margin: float | None = None  # None: 0.01 on a 0-1 scale, else 1 % of the best
     workers: int | None = None  # fits side by side (default: the cores, at most 4)
     framework_timeout: float | None = None  # seconds one fit of a framework may take
     resume: str | None = None  # a Phase 1 parent run to finish: only its missing frameworks
@@ -103,7 +105,7 @@ class TrainingResult:
             "experiment_id": self.experiment_id,
             "parent_run_id": self.parent_run_id,
             "task": self.task,
-            "cv_folds": self.split.cv_folds,
+            "cv_folds": self.split.cv_folds, "cv_repeats": self.split.repeats,
             "runs": [{"name": r.name, "run_id": r.run_id, "status": r.status,
                       "metrics": finite_or_none(r.metrics), "cv": r.cv_dict(), "error": r.error}
                      for r in self.runs],
@@ -111,6 +113,9 @@ class TrainingResult:
                 "name": best.name, "run_id": best.run_id, "primary_metric": self.primary_metric,
                 "value": best.metrics.get(self.primary_metric)},
             "top_tier": self.top_tier,
+            "equivalent": self.selection.equivalent() if self.selection else [],
+            "equivalence_margin": self.selection.equivalence_margin if self.selection else None,
+            "tier_method": self.selection.tier_method if self.selection else "",
             "selection_rule": SELECTION_RULE,
             "artifacts_dir": str(self.artifacts_dir),
         }

@@ -28,14 +28,15 @@ from modeldev.tracking.tracker import Tracker
 SPEC_FILE = "session_spec.json"
 
 
-def session_spec(request: TrainRequest, cv_folds: int, frameworks: list[str],
+def session_spec(request: TrainRequest, split: Split, frameworks: list[str],
                  primary: str) -> dict[str, Any]:
     """What a resume needs to run the same session again."""
     src = request.source
     return {"source": {"name": src.name, "origin": src.origin, "hash": dataset_hash(src.frame),
                        "target": request.target or src.target},
             "task": request.task, "frameworks": frameworks, "primary_metric": primary,
-            "seed": request.seed, "cv_folds": cv_folds, "device": request.device,
+            "seed": request.seed, "cv_folds": split.cv_folds, "repeats": split.repeats,
+            "equivalence_margin": request.equivalence_margin, "device": request.device,
             "experiment": request.experiment, "project": request.project,
             "framework_timeout": request.framework_timeout}
 
@@ -60,6 +61,8 @@ def resume_request(tracker: Tracker, parent_id: str, source: Source | None = Non
                         target=src["target"], task=spec["task"],
                         frameworks=spec["frameworks"], primary_metric=spec["primary_metric"],
                         seed=spec["seed"], cv=spec["cv_folds"], device=spec["device"],
+                        repeats=spec.get("repeats", 1),  # sessions from before repeats: 1
+                        equivalence_margin=spec.get("equivalence_margin"),
                         experiment=spec["experiment"], project=spec["project"],
                         framework_timeout=framework_timeout or spec["framework_timeout"],
                         resume=parent_id)

@@ -81,15 +81,15 @@ def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: 
     adapters = frameworks_for(data.task, request.frameworks)
     if not adapters:
         raise InputError(f"No framework applies to {data.task} tasks.")
-    split = make_split(data, request.seed, request.cv)
+    split = make_split(data, request.seed, request.cv, request.repeats)
     exp_name = request.experiment_name()
     ds_hash = dataset_hash(request.source.frame)
     exp_id, parent, folder = _open_session(request, settings, tracker, data.task, split, {
         T.KIND: T.KIND_PHASE1, T.TASK: data.task, T.DATASET: request.source.name,
         T.DATASET_HASH: ds_hash, T.SPLIT_SEED: str(request.seed), T.PRIMARY_METRIC: primary,
-        T.CV_FOLDS: str(split.cv_folds)})
+        T.CV_FOLDS: str(split.cv_folds), T.CV_REPEATS: str(split.repeats)})
     if not request.resume:
-        write_json(folder / SPEC_FILE, session_spec(request, split.cv_folds,
+        write_json(folder / SPEC_FILE, session_spec(request, split,
                                                      [a.name for a in adapters], primary))
     notices = [*data.notices, *split.notices]
     result = TrainingResult(
@@ -101,10 +101,11 @@ def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: 
         on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, experiment_id=exp_id,
                                task=data.task, task_reason=data.task_reason, notices=notices,
                                frameworks=[a.name for a in adapters], sizes=split.sizes,
-                               cv_folds=split.cv_folds, resumed=sorted(done)))
+                               cv_folds=split.cv_folds, repeats=split.repeats,
+                               resumed=sorted(done)))
         pending = _start_runs(adapters, request, result, tracker, on_event, done)
         _fit_all(pending, request, split, tracker, primary, on_event, should_stop)
-        result.selection = choose(result.runs, split, primary)
+        result.selection = choose(result.runs, split, primary, request.equivalence_margin)
         result.best = next((r for r in result.runs if r.name == result.selection.winner), None)
         write_phase1_outputs(result, request, tracker, settings)
     except BaseException:
@@ -121,17 +122,19 @@ def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: 
     return result
 
 
-def choose(runs: list[FrameworkResult], split: Split, primary: str) -> Selection:
-    """The winner and its tier among the finished runs, on their shared folds or rows."""
+def choose(runs: list[FrameworkResult], split: Split, primary: str,
+           margin: float | None = None) -> Selection:
+    """The winner, its tier and its equivalents among the finished runs, on their shared folds
+    or rows (`margin`: the equivalence margin, None for the default)."""
     done = [r for r in runs if r.status == "FINISHED"]
     if split.holdout:
         y_valid = split.fold_valid(0)[1]
         outputs = {r.name: r.valid_outputs for r in done if r.valid_outputs is not None}
         return select_by_rows(outputs, y_valid, split.task, primary, split.n_classes or None,
-                              split.seed)
+                              split.seed, margin)
     n_train, n_valid = split.fold_sizes
     return select_by_folds({r.name: r.cv[primary].folds for r in done}, primary, n_train,
-                           n_valid)
+                           n_valid, split.repeats, margin, split.seed)
 
 
 def _open_session(request: TrainRequest, settings: Settings, tracker: Tracker, task: str,
@@ -162,7 +165,7 @@ def _start_runs(adapters: list[Framework], request: TrainRequest, result: Traini
         run_id = tracker.start_run(result.experiment_id, adapter.name, result.parent_run_id, tags={
             T.FRAMEWORK: adapter.name, T.TASK: result.task, T.DATASET_HASH: result.dataset_hash,
             T.SPLIT_SEED: str(request.seed), T.DEVICE: device, T.KIND: T.KIND_PHASE1_MODEL,
-            T.CV_FOLDS: str(result.split.cv_folds)})
+            T.CV_FOLDS: str(result.split.cv_folds), T.CV_REPEATS: str(result.split.repeats)})
         run = FrameworkResult(name=adapter.name, run_id=run_id, device=device)
         result.runs.append(run)
         ok, why = adapter.is_available()

@@ -119,7 +119,8 @@ def tune_body(settings: Settings, status: dict[str, Any], events: list[dict[str,
     cols = st.columns(3)
     cols[0].metric("Failed", last["failed"] if last else 0)
     best = last.get("best") if last else None
-    cols[1].metric("Best so far (validation)", "-" if best is None else f"{best:.4f}")
+    label = "cross-validated" if started.get("cv_folds") else "validation"
+    cols[1].metric(f"Best so far ({label})", "-" if best is None else f"{best:.4f}")
     eta = last.get("eta_seconds") if last else None
     cols[2].metric("ETA", common.seconds_text(eta) if status["state"] == "running" else "-")
     if started.get("note"):

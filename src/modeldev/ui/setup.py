@@ -7,7 +7,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from modeldev.data.split import DEFAULT_SEED
+from modeldev.data.split import (
+    DEFAULT_SEED,
+    encode_target,
+    resolve_folds,
+    resolve_repeats,
+    scheme_text,
+)
+from modeldev.data.validation import Prepared
+from modeldev.errors import ModeldevError
 from modeldev.frameworks.registry import ADAPTERS, frameworks_for
 from modeldev.gpu import detect_gpu, resolve_device
 from modeldev.ui import state as S
@@ -79,6 +87,27 @@ def cv_choice() -> int | None:
     return None if value == "auto" else int(value)
 
 
+def repeats_choice() -> int | None:
+    """The Data page's repeats of the folds, None for auto."""
+    value = st.session_state.get(S.REPEATS, "auto")
+    return None if value == "auto" else int(value)
+
+
+def fits_text(data: Prepared) -> str:
+    """What the evaluation chosen costs, shown before it starts: fits per framework and in all."""
+    y, classes = encode_target(data.y, data.task)
+    try:
+        k, _ = resolve_folds(cv_choice(), len(y), y, data.task, classes)
+        r = resolve_repeats(repeats_choice(), k)
+    except ModeldevError as exc:
+        return str(exc)
+    per = r * k + 1 if k else 1
+    n = len(chosen_frameworks(data.task) or frameworks_for(data.task))
+    return (f"{scheme_text(k, r)}: {per} fits per framework ({r * k} folds and the final fit), "
+            f"{per * n} for the {n} frameworks; each repeat adds {k * n} fits and power to "
+            "tell frameworks apart.")
+
+
 def time_limit(key: str) -> float | None:
     """A time-limit input's value in seconds; 0 (the default) means none."""
     value = float(st.session_state.get(key) or 0)
@@ -95,5 +124,6 @@ def train_args(choice: dict[str, Any]) -> dict[str, Any]:
             "frameworks": chosen_frameworks(data.task),
             "primary_metric": metric if metric in metric_options(data.task) else None,
             "seed": int(st.session_state.get(S.SEED, DEFAULT_SEED)),
-            "cv": cv_choice(), "framework_timeout": time_limit(S.FRAMEWORK_TIMEOUT),
+            "cv": cv_choice(), "repeats": repeats_choice(),
+            "framework_timeout": time_limit(S.FRAMEWORK_TIMEOUT),
             "device": st.session_state.get(S.DEVICE, "auto"), "experiment": experiment}

@@ -43,6 +43,7 @@ METRIC = "data_metric"
 SEED = "data_seed"
 DEVICE = "data_device"
 CV = "data_cv"
+REPEATS = "data_repeats"
 FRAMEWORK_TIMEOUT = "data_framework_timeout"
 EXPERIMENT_NAME = "data_experiment"
 FRAMEWORK_PREFIX = "data_fw_"
@@ -88,6 +89,9 @@ CV_CHOICES = ("auto", "3", "5", "10", "0")
 CV_LABELS = {"auto": "auto: 5 folds up to 50,000 rows, one holdout split above",
              "3": "3-fold cross-validation", "5": "5-fold cross-validation",
              "10": "10-fold cross-validation", "0": "one holdout split (60/20/20)"}
+REPEAT_CHOICES = ("auto", "1", "2", "3", "5", "10")
+REPEAT_LABELS = {"auto": "auto: 2 with folds", **{r: f"{r} x the folds" for r in
+                                                  ("1", "2", "3", "5", "10")}}
 _OWNER_RE = re.compile(r"^[0-9a-f]{12,32}$")
 
 
