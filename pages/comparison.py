@@ -52,13 +52,7 @@ def _comparison() -> object:
 stamp = (session["run_id"], session["status"], session["end"], task, primary, best)
 st.plotly_chart(common.figure(("comparison", *stamp), _comparison), key="cmp_chart")
 
-tied = info.get("tied_with") or []
-st.info(common.plain(
-    f"{best} is tied with {', '.join(tied)}: not significantly different on the same folds "
-    "(p >= 0.05), so a cheaper model among them may serve as well." if tied else
-    f"{best} is significantly better than every other framework on the same "
-    f"{'folds' if folds else 'validation rows'}."
-    if best else "No framework finished."), icon=":material/balance:")
+st.info(common.plain(results.tier_sentence(info, best, folds)), icon=":material/balance:")
 st.subheader("All metrics")
 st.caption(f"{f'Means over {folds} folds' if folds else 'Validation values'} (whiskers and "
            f"interval columns: 95 %), then test_ metrics of the final models; task {task}.")

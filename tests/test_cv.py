@@ -10,7 +10,6 @@ from modeldev.data.loading import load_demo
 from modeldev.data.split import make_split, resolve_folds
 from modeldev.data.validation import prepare
 from modeldev.errors import InputError
-from modeldev.evaluation.statistics import PairedTest
 from modeldev.frameworks.nets import early_stopping_rows
 from modeldev.tuning.verdict import carry_forward
 
@@ -93,8 +92,24 @@ def test_nets_stop_early_on_rows_carved_from_their_own_training_rows():
     assert none is None and len(all_rows) == 200
 
 
-@pytest.mark.parametrize(("said", "ci_high", "carried"), [
-    ("better", 1.5, "tuned"), ("better", -0.1, "baseline"), ("better", float("nan"), "tuned"),
-    ("no_difference", 3.0, "baseline"), ("worse", 2.0, "baseline")])
-def test_a_tuned_model_whose_test_interval_is_below_zero_is_never_carried(said, ci_high, carried):
-    assert carry_forward(said, PairedTest(0.5, ci_high - 1, ci_high, 0.01, "b")) == carried
+@pytest.mark.parametrize(("said", "carried"), [
+    ("better", "tuned"), ("no_difference", "baseline"), ("worse", "baseline")])
+def test_only_a_better_verdict_carries_the_tuned_model(said, carried):
+    # decided on the development rows alone: the test rows report, they never decide
+    assert carry_forward(said) == carried
+
+
+def test_repeats_make_the_k_fold_cut_again_and_the_first_repeat_is_the_plain_k_folds(cancer):
+    data = cancer
+    once, twice = make_split(data, 7, cv=5, repeats=1), make_split(data, 7, cv=5, repeats=2)
+    assert len(once.folds) == 5 and len(twice.folds) == 10 and twice.repeats == 2
+    for a, b in zip(once.folds, twice.folds[:5], strict=True):
+        np.testing.assert_array_equal(a.valid, b.valid)
+    # the second repeat is a new partition of the same development rows
+    second = np.sort(np.concatenate([f.valid for f in twice.folds[5:]]))
+    np.testing.assert_array_equal(second, np.arange(len(twice.y_dev)))
+    assert not np.array_equal(twice.folds[0].valid, twice.folds[5].valid)
+    assert make_split(data, 7, cv=None, repeats=None).repeats == 2  # auto
+    assert make_split(data, 7, cv=0, repeats=None).repeats == 1  # holdout: one split
+    with pytest.raises(InputError, match="--repeats must be between 1 and 20"):
+        make_split(data, 7, cv=5, repeats=0)

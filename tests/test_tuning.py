@@ -101,7 +101,7 @@ def phase1(ws_settings):
     csv = ws_settings.workspace / "cancer.csv"
     load_demo("breast_cancer").frame.sample(200, random_state=0).to_csv(csv, index=False)
     return run_phase1(TrainRequest(source=load_table(csv), target="target", frameworks=[
-        "sklearn_logistic_regression", FOREST], cv=FOLDS), ws_settings)
+        "sklearn_logistic_regression", FOREST], cv=FOLDS, repeats=1), ws_settings)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ def comparison_figure(
     rows: list[dict], task: str, primary_metric: str, best_name: str | None
 ) -> go.Figure:
     """One bar panel per charted metric of `task`, one bar per model: the cross-validated mean
-    with its 95 % interval as a whisker, the best highlighted, the models tied with it lighter."""
+    with its 95 % interval as a whisker, the best highlighted, the models not distinguishable
+    from it (the top tier) lighter."""
     metrics = charted_metrics(task)
     ncols = 4
     nrows = math.ceil(len(metrics) / ncols)
@@ -46,7 +47,8 @@ def comparison_figure(
         fig.add_trace(bar, row=i // ncols + 1, col=i % ncols + 1)
     fig.update_xaxes(type="category", tickangle=-40)
     fig.update_layout(
-        title=f"Model comparison, {len(rows)} models; {_headline(best_name, primary_metric, tied)}",
+        title=f"Model comparison, {len(rows)} models; "
+              f"{_headline(best_name, primary_metric, tied)}",
         width=1600, height=900, margin={"t": 110, "b": 60}, template="plotly_white",
     )
     return fig
@@ -59,10 +61,10 @@ def _color(name: str, best: str | None, tied: set[str]) -> str:
 def _headline(best: str | None, primary: str, tied: set[str]) -> str:
     if not best:
         return "no best model"
-    text = f"best: {best} by {primary} (highlighted)"
-    if tied:
-        text += f"; tied with it: {', '.join(sorted(tied))} (lighter)"
-    return text + "; whiskers: 95 % intervals"
+    text = f"best: {best} by {primary} (highlighted); whiskers: 95 % intervals"
+    if tied:  # on a second line: a long list would run past the chart's width
+        text += f"<br><sup>not distinguishable from it (lighter): {', '.join(sorted(tied))}</sup>"
+    return text
 
 
 def _whiskers(values: list[float], low: list[float | None],

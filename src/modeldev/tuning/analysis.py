@@ -12,10 +12,14 @@ from typing import Any
 import numpy as np
 
 from modeldev.evaluation.metrics import get_metric, improvement_pct
-from modeldev.evaluation.statistics import ALPHA, corrected_paired_ttest, fold_summary
+from modeldev.evaluation.multiple import max_t_p
+from modeldev.evaluation.statistics import ALPHA, fold_summary
 
 Trial = dict[str, Any]  # {"index", "hash", "params", "metrics", "status", "run_id", "error"}
 _NONE_WORDS = {"", "none", "null", "nan"}
+IMPACT_METHOD = ("each value's effect (its mean minus the mean of all trials, fold by fold), the "
+                 "largest |corrected t| over the values against its exact law by rotation: 5 % "
+                 "over all values at once")
 
 
 def value_label(value: Any) -> str:
@@ -79,59 +83,78 @@ def trial_folds(trial: Trial, metric: str) -> list[float] | None:
     return folds or None
 
 
+def _fold_table(trials: list[Trial], metric: str) -> dict[str, list[float]] | None:
+    """Every trial's fold scores by hash, when all have the same number of them."""
+    folds = {t["hash"]: trial_folds(t, metric) for t in trials}
+    lengths = {len(f) for f in folds.values() if f is not None}
+    if None in folds.values() or len(lengths) != 1:
+        return None
+    return {h: f for h, f in folds.items() if f is not None}
+
+
 def parameter_impact(trials: list[Trial], params: list[str], metric: str,
                      fold_rows: tuple[int, int] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Per parameter, one group per value (in value order): its label, the finished trials'
-    values of `metric`, their mean, min, max and count, and with cross-validation the main
-    effect per fold (the mean over the group's trials on each fold) with its 95 % interval.
+    values of `metric`, their mean, min, max and count, and with cross-validation its effect:
+    on each fold, the group's mean minus the mean of every trial on that fold (so how hard a
+    fold is cancels out), with the effect's 95 % interval, drawn around the group's mean as
+    `ci_low`/`ci_high`.
 
     `fold_rows` is (training rows, validation rows) of a fold, for the interval's correction.
     """
     done = finished_trials(trials, metric)
+    table = _fold_table(done, metric) if fold_rows and done else None
+    grand = np.mean(np.asarray(list(table.values())), axis=0) if table else None
     impact: dict[str, list[dict[str, Any]]] = {}
     for name in params:
         groups: dict[str, list[Trial]] = {}
         for t in done:
             groups.setdefault(value_label(t["params"].get(name)), []).append(t)
-        impact[name] = [_impact_group(label, members, metric, fold_rows)
+        impact[name] = [_impact_group(label, members, metric, fold_rows, table, grand)
                         for label, members in sorted(groups.items(),
                                                      key=lambda g: label_order(g[0]))]
     return impact
 
 
 def _impact_group(label: str, members: list[Trial], metric: str,
-                  fold_rows: tuple[int, int] | None) -> dict[str, Any]:
+                  fold_rows: tuple[int, int] | None, table: dict[str, list[float]] | None,
+                  grand: np.ndarray | None) -> dict[str, Any]:
     values = [t["metrics"][metric] for t in members]
     group: dict[str, Any] = {"value": label, "mean": sum(values) / len(values),
                              "min": min(values), "max": max(values), "n": len(values),
                              "values": values}
-    folds = [trial_folds(t, metric) for t in members]
-    complete = [f for f in folds if f is not None]
-    if fold_rows and complete and len(complete) == len(folds) and \
-            len({len(f) for f in complete}) == 1:
-        effect = np.mean(np.asarray(complete, dtype=float), axis=0).tolist()
+    if fold_rows and table is not None and grand is not None:
+        means = np.mean(np.asarray([table[t["hash"]] for t in members]), axis=0)
+        effect = means - grand
         summary = fold_summary(effect, *fold_rows)
-        group.update(fold_means=effect, ci_low=summary.ci_low, ci_high=summary.ci_high)
+        shift = group["mean"] - summary.mean  # the effect's interval, around the group's mean
+        group.update(fold_means=means.tolist(), effect_folds=effect.tolist(),
+                     effect=summary.mean, effect_ci_low=summary.ci_low,
+                     effect_ci_high=summary.ci_high,
+                     ci_low=None if summary.ci_low is None else summary.ci_low + shift,
+                     ci_high=None if summary.ci_high is None else summary.ci_high + shift)
     return group
 
 
 def within_noise(impact: dict[str, list[dict[str, Any]]], metric: str,
-                 fold_rows: tuple[int, int] | None) -> dict[str, dict[str, Any]]:
-    """Per parameter: whether its best and worst values differ by less than the noise (the
-    corrected paired t-test of their per-fold main effects, p >= 0.05), with the p-value."""
+                 fold_rows: tuple[int, int] | None, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per parameter: whether its values' effects are all within the noise, tested at 5 % over
+    all of its values at once (the largest |corrected t| of the effects against its exact
+    null law by rotation, `evaluation.multiple`), with the p-value and the range of means."""
     out: dict[str, dict[str, Any]] = {}
     sign = 1.0 if get_metric(metric).higher_is_better else -1.0
     for name, groups in impact.items():
-        usable = [g for g in groups if "fold_means" in g]
+        usable = [g for g in groups if "effect_folds" in g]
         if fold_rows is None or len(usable) < 2 or len(usable) != len(groups):
             out[name] = {"within_noise": None, "p_value": None, "range": None}
             continue
+        effects = np.asarray([g["effect_folds"] for g in usable], dtype=float).T
+        p = max_t_p(np.hstack([effects, -effects]), *fold_rows, seed=seed)
         best = max(usable, key=lambda g: sign * g["mean"])
         worst = min(usable, key=lambda g: sign * g["mean"])
-        test = corrected_paired_ttest(best["fold_means"], worst["fold_means"], *fold_rows)
-        out[name] = {"within_noise": not test.p_value < ALPHA, "p_value": test.p_value,
+        out[name] = {"within_noise": not p < ALPHA, "p_value": p,
                      "range": abs(best["mean"] - worst["mean"]), "best": best["value"],
-                     "worst": worst["value"]}
+                     "worst": worst["value"], "method": IMPACT_METHOD}
     return out
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from modeldev.data.loading import Source, reload_source
 from modeldev.data.validation import prepare
 from modeldev.errors import InputError
-from modeldev.evaluation.metrics import default_primary_metric, is_better
+from modeldev.evaluation.metrics import default_primary_metric
+from modeldev.evaluation.selection import rank_by_means
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import get_framework
 from modeldev.tracking import tags as T
@@ -37,6 +38,7 @@ class Baseline:
     note: str = ""
     ranking: list[dict[str, Any]] = field(default_factory=list)
     cv_folds: int | None = None  # the Phase 1 session's K (0: holdout); None: auto
+    repeats: int | None = 1  # the Phase 1 session's R; None: auto
 
 
 def latest_training_run(tracker: Tracker) -> str:
@@ -51,6 +53,9 @@ def latest_training_run(tracker: Tracker) -> str:
 
 def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
     """The Phase 1 session (given, resumed or latest) or a fresh data source with a framework."""
+    if request.source is None and (request.cv is not None or request.repeats is not None):
+        raise InputError("--cv and --repeats apply to a data source tuned directly; a Phase 1 "
+                         "session's tuning uses that session's own folds.")
     if request.source is not None:
         if not request.framework:
             raise InputError("--framework is required when tuning a data source directly.")
@@ -59,7 +64,7 @@ def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
         metric = request.primary_metric or default_primary_metric(data.task)
         return Baseline(None, None, request.source, data.target, data.task, request.seed,
                         get_framework(request.framework, data.task).name, metric,
-                        cv_folds=request.cv)
+                        cv_folds=request.cv, repeats=request.repeats)
     run_id = request.training_run_id or latest_training_run(tracker)
     return from_training_run(tracker, run_id, request.framework, request.primary_metric)
 
@@ -79,13 +84,15 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
     except (OSError, ValueError) as exc:
         raise InputError(f"Could not read the Phase 1 artifacts of run {run_id}: {exc}.") from None
     metric = primary_metric or info["primary_metric"]
-    chosen, note = choose_framework(ranking, metric, info["task"], framework)
+    chosen, note = choose_framework(ranking, metric, info["task"], framework,
+                                    int(manifest.get("split", {}).get("validation") or 0))
     dataset = manifest["dataset"]
     base = Baseline(training_run_id=run_id, experiment_id=run.experiment_id,
                     source=reload_source(dataset["origin"], dataset["hash"], folder / DATA_DIR),
                     target=info["target"], task=info["task"],
                     seed=int(info["split_seed"]), framework=chosen, primary_metric=metric,
-                    note=note, ranking=ranking, cv_folds=int(info.get("cv_folds") or 0))
+                    note=note, ranking=ranking, cv_folds=int(info.get("cv_folds") or 0),
+                    repeats=int(info.get("cv_repeats") or 1))
     row = next((r for r in ranking if r["name"] == chosen and r["status"] == "FINISHED"), None)
     if row:
         base.baseline_run_id = row["run_id"]
@@ -99,27 +106,30 @@ def tunable(adapter: Framework, task: str) -> bool:
     return bool(adapter.default_grid(task))
 
 
+def _scored_rows(ranking: list[dict[str, Any]], metric: str, fold_valid_rows: int) -> int:
+    """Rows behind a cross-validated mean (validation rows x fold scores), for the tie band."""
+    folds = max((len(((r.get("cv") or {}).get(metric) or {}).get("folds") or [])
+                 for r in ranking), default=1)
+    return max(1, fold_valid_rows) * max(1, folds)
+
+
 def choose_framework(ranking: list[dict[str, Any]], metric: str, task: str,
-                     wanted: str | None) -> tuple[str, str]:
-    """The framework to tune: the one asked for, else the best Phase 1 run that has a grid."""
+                     wanted: str | None, fold_valid_rows: int = 0) -> tuple[str, str]:
+    """The framework to tune: the one asked for, else the best Phase 1 run that has a grid,
+    ranked by Phase 1's own rule (means within the tie band go to the one listed first)."""
     if wanted:
         if not tunable(get_framework(wanted, task), task):
             raise InputError(f"{wanted} has no parameters to tune.")
         return wanted, ""
-    best, best_any = None, None
-    for row in ranking:
-        value = (row.get("metrics") or {}).get(metric)
-        if row.get("status") != "FINISHED" or value is None:
-            continue
-        if best_any is None or is_better(value, best_any[1], metric):
-            best_any = (row["name"], value)
-        if tunable(get_framework(row["name"], task), task) and (
-                best is None or is_better(value, best[1], metric)):
-            best = (row["name"], value)
+    means = {row["name"]: float(value) for row in ranking
+             if row.get("status") == "FINISHED"
+             and (value := (row.get("metrics") or {}).get(metric)) is not None}
+    order, _ = rank_by_means(means, metric, _scored_rows(ranking, metric, fold_valid_rows))
+    best = next((n for n in order if tunable(get_framework(n, task), task)), None)
     if best is None:
         raise InputError("No finished Phase 1 framework has a tuning grid.")
     note = ""
-    if best_any and best_any[0] != best[0]:
-        note = (f"{best_any[0]} was best by {metric} but has nothing to tune; tuning {best[0]}, "
+    if order[0] != best:
+        note = (f"{order[0]} was best by {metric} but has nothing to tune; tuning {best}, "
                 "the best framework with a grid.")
-    return best[0], note
+    return best, note

@@ -18,6 +18,7 @@ from modeldev.config import Settings
 from modeldev.context import phase2_update, update_context
 from modeldev.data.split import Split
 from modeldev.errors import AllFailedError
+from modeldev.evaluation.metrics import finite_or_none
 from modeldev.evaluation.scoring import inference_ms
 from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
@@ -48,7 +49,7 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
     # the trials' device and thread budget: all threads of a busy 2-core box made a 0.8 s
     # XGBoost fit take 12 s (OpenMP threads waiting on each other)
     ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
-    said = judge(adapter, split, metric, best["params"], analysis.trial_folds(best, metric),
+    said = judge(adapter, split, metric, best, trials,
                  [f[metric] for f in baseline_folds] if baseline_folds else None, ctx)
     model_uri, carried_uri, measured = _log_models(tracker, parent, said, split,
                                                    adapter.requirements)
@@ -78,10 +79,12 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
         final_metric_value=said.tuned.test_metrics[metric],
         improvement_pct=said.improvement_pct, artifacts_dir=folder,
         wall_seconds=time.time() - started, note=base.note, summary_run_id=summary_run,
-        model_uri=model_uri, cv_folds=split.cv_folds, verdict=said.verdict,
+        model_uri=model_uri, cv_folds=split.cv_folds, cv_repeats=split.repeats,
+        verdict=said.verdict,
         carried_forward=said.carried_forward,
         improvement_ci_pct=[said.improvement_ci.ci_low, said.improvement_ci.ci_high],
-        carried_model_uri=info["carried_model_uri"], carried_params=said.carried.params)
+        carried_model_uri=info["carried_model_uri"], carried_params=said.carried.params,
+        verdict_p_value=finite_or_none({"p": said.verdict_test.p_value})["p"])
 
 
 def _log_models(tracker: Tracker, parent: str, said: Judgement, split: Split,
@@ -114,7 +117,7 @@ def _info(base: Baseline, best: dict[str, Any], said: Judgement, split: Split, p
             "improvement_ci_pct": [said.improvement_ci.ci_low, said.improvement_ci.ci_high],
             "test_metrics": {**said.tuned.test_metrics, **measured},
             "baseline_test_metrics": said.baseline.test_metrics,
-            "cv_folds": split.cv_folds,
+            "cv_folds": split.cv_folds, "cv_repeats": split.repeats,
             "tuned_cv": said.tuned_cv.as_dict() if said.tuned_cv else None,
             "baseline_cv": said.baseline_cv.as_dict() if said.baseline_cv else None,
             "verdict": said.verdict, "verdict_test": said.verdict_test.as_dict(),
@@ -138,7 +141,9 @@ def _log_parent(tracker: Tracker, parent: str, best: dict[str, Any], said: Judge
         "improvement_pct": said.improvement_pct,
         "improvement_ci_low": said.improvement_ci.ci_low,
         "improvement_ci_high": said.improvement_ci.ci_high,
-        "verdict_p_value": said.verdict_test.p_value, **{k: measured[k] for k in MEASURED}},
+        "verdict_p_value": said.verdict_test.p_value,
+        "verdict_p_better": said.verdict_test.p_better,
+        "verdict_n_compared": said.verdict_test.n_compared, **{k: measured[k] for k in MEASURED}},
         tags={T.VERDICT: said.verdict, T.CARRIED_FORWARD: said.carried_forward})
 
 

@@ -56,7 +56,7 @@ def _open_parent(request: TuneRequest, tracker: Tracker, base: Baseline, exp_id:
         T.KIND: T.KIND_TUNING, T.FRAMEWORK: base.framework, T.TASK: base.task,
         T.PRIMARY_METRIC: base.primary_metric, T.PHASE1_RUN_ID: base.training_run_id or "",
         T.N_COMBINATIONS: str(n_combos), T.NOTE: base.note, T.CV_FOLDS: str(split.cv_folds),
-        T.FOLD_ROWS: ",".join(map(str, split.fold_sizes))})
+        T.CV_REPEATS: str(split.repeats), T.FOLD_ROWS: ",".join(map(str, split.fold_sizes))})
     folder = new_run_dir(tracker.settings.artifacts_dir, "tuning", parent[:8])
     tracker.set_tags(parent, {T.ARTIFACTS_DIR: str(folder)})
     return parent, folder, set()
@@ -126,13 +126,14 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         grid=spec["grid"], primary_metric=spec["primary_metric"], workers=request.workers,
         dask_scheduler=request.dask_scheduler, trial_timeout=request.trial_timeout,
         resume=request.resume, seed=spec["seed"], device=request.device,
-        cv=spec.get("cv_folds", 0))
+        cv=spec.get("cv_folds", 0) if not spec["training_run_id"] else None,
+        repeats=spec.get("repeats", 1) if not spec["training_run_id"] else None)
 
 
 def _split(base: Baseline, settings: Settings) -> Split:
     """The same seeded split Phase 1 used."""
     data = prepare(base.source.frame, base.target, base.task, settings.limits)
-    return make_split(data, base.seed, base.cv_folds)
+    return make_split(data, base.seed, base.cv_folds, base.repeats)
 
 
 def _write_spec(folder: Path, base: Baseline, grid: dict[str, list], split: Split) -> None:
@@ -140,7 +141,7 @@ def _write_spec(folder: Path, base: Baseline, grid: dict[str, list], split: Spli
     write_json(folder / "tuning_spec.json", {
         "training_run_id": base.training_run_id, "framework": base.framework,
         "grid": grid, "primary_metric": base.primary_metric, "seed": base.seed,
-        "cv_folds": split.cv_folds,
+        "cv_folds": split.cv_folds, "repeats": split.repeats,
         "target": base.target, "task": base.task,
         "dataset": {"name": base.source.name, "origin": base.source.origin,
                     "hash": dataset_hash(base.source.frame)}})
@@ -214,7 +215,8 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
     on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, framework=base.framework,
                            total=n_combos, skipped=len(done), kept=len(kept),
                            tasks=len(plan.tasks),
-                           note=base.note, workers=workers, cv_folds=split.cv_folds))
+                           note=base.note, workers=workers, cv_folds=split.cv_folds,
+                           repeats=split.repeats))
     try:
         baseline_folds = run_trials(plan, shared, how, tracker, ctx, on_event)
         result = finish_tuning(tracker, settings, base, split, grid, parent, folder, started,

@@ -29,6 +29,7 @@ class TuneRequest:
     device: str = "auto"
     experiment: str | None = None
     cv: int | None = None  # folds when tuning a data source directly (a Phase 1 session's own)
+    repeats: int | None = None  # the K-fold cut made R times, likewise; None: auto
 
 
 @dataclass
@@ -53,11 +54,13 @@ class TuneResult:
     summary_run_id: str | None = None
     model_uri: str | None = None
     cv_folds: int = 0
+    cv_repeats: int = 1
     verdict: str | None = None
     carried_forward: str | None = None
     improvement_ci_pct: list[float] | None = None
     carried_model_uri: str | None = None
     carried_params: dict[str, Any] | None = None
+    verdict_p_value: float | None = None  # two-sided, adjusted for choosing the best of N
 
     def summary(self) -> dict[str, Any]:
         """The `--json` object of `modeldev tune` (and a tune job's result)."""
@@ -71,10 +74,11 @@ class TuneResult:
             "final_metric_value": self.final_metric_value,
             "improvement_pct": self.improvement_pct, "artifacts_dir": str(self.artifacts_dir),
             "wall_seconds": round(self.wall_seconds, 3), "note": self.note,
-            "cv_folds": self.cv_folds, "verdict": self.verdict,
+            "cv_folds": self.cv_folds, "cv_repeats": self.cv_repeats, "verdict": self.verdict,
             "carried_forward": self.carried_forward,
             "improvement_ci_pct": self.improvement_ci_pct,
             "carried_params": self.carried_params, "carried_model_uri": self.carried_model_uri,
+            "verdict_p_value": self.verdict_p_value,
         }
 
 

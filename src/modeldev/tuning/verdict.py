@@ -1,12 +1,13 @@
 """Did tuning help? The verdict, the honest test figure, and the model to carry forward.
 
-1. **Verdict**, from the rows the choice was made on: the best combination's fold scores
-   against the baseline's on the same folds (corrected resampled t-test), or with one holdout
-   split a paired bootstrap over its validation rows: `better`, `no_difference` or `worse`.
+1. **Verdict**, from the development rows only: the chosen (best) combination against the
+   baseline on the same folds, paid for having chosen it among every combination of the grid
+   (`evaluation.reality_check`); with one holdout split, on its validation rows with a
+   Bonferroni correction. `better`, `no_difference` or `worse`, each side at 2.5 %.
 2. **Test figure**: both are refitted on the final rows and scored once on the untouched test
-   rows; the improvement gets a paired bootstrap interval over those rows.
-3. **Carried forward**: the tuned model only when the verdict is `better` and the test interval
-   of the improvement does not lie wholly below zero; otherwise the baseline.
+   rows; the improvement's interval is a paired bootstrap of the absolute difference over
+   those rows, divided by the baseline's observed value. It reports; it decides nothing.
+3. **Carried forward**: the tuned model when the verdict is `better`, otherwise the baseline.
 """
 
 from __future__ import annotations
@@ -18,17 +19,14 @@ import numpy as np
 
 from modeldev.data.split import Split
 from modeldev.evaluation.cross_validation import FINAL, FoldCache, fit_fold
-from modeldev.evaluation.metrics import improvement_pct
+from modeldev.evaluation.metrics import get_metric, improvement_pct
+from modeldev.evaluation.reality_check import GridVerdict, fold_verdict, row_verdict, untested
 from modeldev.evaluation.scoring import metric_of_outputs, score_outputs
-from modeldev.evaluation.selection import paired_difference, verdict
-from modeldev.evaluation.statistics import (
-    FoldSummary,
-    PairedTest,
-    corrected_paired_ttest,
-    fold_summary,
-    paired_bootstrap,
-)
+from modeldev.evaluation.selection import paired_difference, sign_of
+from modeldev.evaluation.statistics import FoldSummary, PairedTest, fold_summary
 from modeldev.frameworks.base import FitContext, FittedModel, Framework
+from modeldev.tuning import analysis
+from modeldev.tuning.analysis import Trial
 
 
 @dataclass
@@ -47,7 +45,7 @@ class Judgement:
     """Everything the tuning concludes: verdict, test figures and what goes forward."""
 
     verdict: str
-    verdict_test: PairedTest
+    verdict_test: GridVerdict
     tuned_cv: FoldSummary | None
     baseline_cv: FoldSummary | None
     tuned: Refit
@@ -71,43 +69,62 @@ def refit(adapter: Framework, split: Split, cache: FoldCache, params: dict[str, 
                  score_outputs(split.task, split.y_test, outputs, split.n_classes), seconds)
 
 
-def judge(adapter: Framework, split: Split, metric: str, tuned_params: dict[str, Any],
-          tuned_folds: list[float] | None, baseline_folds: list[float] | None,
-          ctx: FitContext) -> Judgement:
-    """The verdict on the folds (or holdout rows), the test figures, the model to carry."""
+def judge(adapter: Framework, split: Split, metric: str, best: Trial, trials: list[Trial],
+          baseline_folds: list[float] | None, ctx: FitContext) -> Judgement:
+    """The verdict on the development rows, the test figures, the model to carry."""
     cache = FoldCache(split)
-    tuned = refit(adapter, split, cache, tuned_params, ctx)
+    tuned = refit(adapter, split, cache, best["params"], ctx)
     baseline = refit(adapter, split, cache, adapter.baseline_params(split.task), ctx)
     n_train, n_valid = split.fold_sizes
-    if split.holdout or not tuned_folds or not baseline_folds:
+    tuned_cv = baseline_cv = None
+    if split.holdout:
         Xt_valid, y_valid = cache.inputs(adapter, 0).validation()
-        test = paired_difference(metric, split.task, y_valid, tuned.model.outputs(Xt_valid),
-                                 baseline.model.outputs(Xt_valid), split.n_classes, split.seed)
-        tuned_cv = baseline_cv = None
+        said = row_verdict(metric, split.task, y_valid, tuned.model.outputs(Xt_valid),
+                           baseline.model.outputs(Xt_valid), split.n_classes or None,
+                           len(analysis.finished_trials(trials, metric)), split.seed)
     else:
-        test = corrected_paired_ttest(tuned_folds, baseline_folds, n_train, n_valid)
-        tuned_cv = fold_summary(tuned_folds, n_train, n_valid)
-        baseline_cv = fold_summary(baseline_folds, n_train, n_valid)
-    said = verdict(test, metric)
+        said = verdict_on_folds(trials, best, baseline_folds, metric, len(split.folds),
+                                n_train, n_valid, split.seed)
+        if said.n_compared:
+            bounds = get_metric(metric).bounds
+            tuned_cv = fold_summary(analysis.trial_folds(best, metric) or [], n_train, n_valid,
+                                    bounds)
+            baseline_cv = fold_summary(baseline_folds or [], n_train, n_valid, bounds)
     gain = improvement_pct(tuned.test_metrics[metric], baseline.test_metrics[metric], metric)
     gain_ci = improvement_interval(metric, split, tuned.test_outputs, baseline.test_outputs)
-    return Judgement(said, test, tuned_cv, baseline_cv, tuned, baseline,
-                     gain if np.isfinite(gain) else None, gain_ci, carry_forward(said, gain_ci))
+    return Judgement(said.verdict, said, tuned_cv, baseline_cv, tuned, baseline,
+                     gain if np.isfinite(gain) else None, gain_ci, carry_forward(said.verdict))
 
 
-def carry_forward(said: str, improvement: PairedTest) -> str:
-    """"tuned" only when the verdict is `better` and the test interval of the improvement does
-    not lie wholly below zero (an interval that could not be computed does not block it)."""
-    return "tuned" if said == "better" and not improvement.ci_high < 0 else "baseline"
+def verdict_on_folds(trials: list[Trial], best: Trial, baseline_folds: list[float] | None,
+                     metric: str, n_folds: int, n_train: int, n_valid: int,
+                     seed: int = 0) -> GridVerdict:
+    """The verdict from every finished combination's n_folds fold scores and the baseline's;
+    without them it is not tested (never scored on rows the models were trained on)."""
+    folds = {t["hash"]: f for t in analysis.finished_trials(trials, metric)
+             if (f := analysis.trial_folds(t, metric)) and len(f) == n_folds}
+    if best["hash"] not in folds or not baseline_folds or len(baseline_folds) != n_folds:
+        return untested("not tested: fold scores are missing (no in-sample fallback)")
+    return fold_verdict(folds, best["hash"], baseline_folds, metric, n_train, n_valid, seed)
+
+
+def carry_forward(said: str) -> str:
+    """"tuned" when the verdict is `better`, else "baseline": decided on development rows."""
+    return "tuned" if said == "better" else "baseline"
 
 
 def improvement_interval(metric: str, split: Split, tuned: np.ndarray,
                          baseline: np.ndarray) -> PairedTest:
-    """The tuned model's improvement over the baseline on the test rows, in percent, with a
-    paired bootstrap 95 % interval over those rows."""
-    def statistic(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-        return improvement_pct(metric_of_outputs(metric, split.task, y, a, split.n_classes),
-                               metric_of_outputs(metric, split.task, y, b, split.n_classes),
-                               metric)
-
-    return paired_bootstrap(statistic, (split.y_test, tuned, baseline), split.seed)
+    """The tuned model's improvement over the baseline on the test rows, in percent: a paired
+    bootstrap 95 % interval of the absolute difference over those rows, divided by the
+    baseline's observed value (a ratio of two resampled figures can blow up to inf)."""
+    diff = paired_difference(metric, split.task, split.y_test, tuned, baseline,
+                             split.n_classes or None, split.seed)
+    base = metric_of_outputs(metric, split.task, split.y_test, baseline, split.n_classes or None)
+    if not np.isfinite(base) or base == 0:
+        nan = float("nan")
+        return PairedTest(nan, nan, nan, diff.p_value, diff.method, diff.dropped)
+    scale = sign_of(metric) * 100.0 / abs(base)
+    low, high = sorted((diff.ci_low * scale, diff.ci_high * scale))
+    return PairedTest(diff.difference * scale, low, high, diff.p_value,
+                      diff.method + ", divided by the baseline's value", diff.dropped)

@@ -27,7 +27,7 @@ def metrics_table(rows: list[dict[str, Any]], task: str, primary: str) -> pd.Dat
         m, t = r.get("metrics") or {}, r.get("test_metrics") or {}
         spread = (r.get("cv") or {}).get(primary) or {}
         rec: dict[str, Any] = {"model": r["name"], "status": r["status"],
-                               "top tier": bool(r.get("top_tier")),
+                               "not distinguishable from the best": bool(r.get("top_tier")),
                                f"{primary} 95% low": spread.get("ci_low"),
                                f"{primary} 95% high": spread.get("ci_high"),
                                "device": r.get("device", "")}
@@ -36,6 +36,23 @@ def metrics_table(rows: list[dict[str, Any]], task: str, primary: str) -> pd.Dat
         rec["error"] = r.get("error") or ""
         records.append(rec)
     return pd.DataFrame.from_records(records)
+
+
+def tier_sentence(info: dict[str, Any], best: str | None, folds: int) -> str:
+    """What the top tier says, and no more: not distinguishable is not 'as good'."""
+    if not best:
+        return "No framework finished."
+    tier = info.get("not_distinguishable") or info.get("tied_with") or []
+    where = "the same folds" if folds else "the validation rows"
+    text = (f"Not distinguishable from {best} on {where}: {', '.join(tier)}. The data cannot "
+            "tell them apart (the true best is in this tier 95 % of the time); that does not "
+            "make them as good." if tier else
+            f"Every other framework is shown not to be the best on {where}.")
+    equivalent = info.get("equivalent") or []
+    if equivalent:
+        text += (f" Practically equivalent to {best} (within the equivalence margin, posterior "
+                 f"probability >= 0.95): {', '.join(equivalent)}.")
+    return text
 
 
 def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
@@ -151,12 +168,16 @@ def verdict_box(tags: dict[str, str], metrics: dict[str, float]) -> None:
     if not said:
         return
     folds = tags.get(T.CV_FOLDS, "0")
-    where = f"the same {folds} folds" if folds not in ("", "0") else "the validation rows"
-    p = metrics.get("verdict_p_value")
+    repeats = tags.get(T.CV_REPEATS, "1") or "1"
+    where = (f"the same {repeats + ' x ' if repeats != '1' else ''}{folds} folds"
+             if folds not in ("", "0") else "the validation rows")
+    p, n = metrics.get("verdict_p_value"), metrics.get("verdict_n_compared")
     words = {"better": "better than", "worse": "worse than",
              "no_difference": "not distinguishable from"}[said]
-    text = (f"Verdict: the tuned model is {words} the baseline on {where}"
-            f"{'' if p is None else f' (p = {p:.3g})'}. Carried forward: the {carried} model.")
+    paid = f", after choosing the best of {n:.0f}" if n else ""
+    text = (f"Verdict: the tuned model is {words} the baseline on {where}{paid}"
+            f"{'' if p is None else f' (p = {p:.3g})'}. Carried forward: the {carried} model "
+            "(decided on the development rows; the test figures only report).")
     box = st.success if carried == "tuned" else st.warning if said == "worse" else st.info
     box(text, icon=":material/gavel:")
 
