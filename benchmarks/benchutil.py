@@ -227,3 +227,11 @@ def shared_note(stages: dict[str, dict[str, Any]]) -> str:
         text += (f" **Taken on a shared machine**: other processes used more than {SHARED_LOAD} "
                  "cores on average during at least one stage, so wall times are noisier.")
     return text
+
+
+def write_results(stem: str, results: dict[str, Any], report: str) -> None:
+    """benchmarks/results/<stem>.json and <stem>.md, and the report printed."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (RESULTS / f"{stem}.md").write_text(report)
+    print(report)

@@ -91,7 +91,8 @@ def judge(adapter: Framework, split: Split, metric: str, best: Trial, trials: li
                                     bounds)
             baseline_cv = fold_summary(baseline_folds or [], n_train, n_valid, bounds)
     gain = improvement_pct(tuned.test_metrics[metric], baseline.test_metrics[metric], metric)
-    gain_ci = improvement_interval(metric, split, tuned.test_outputs, baseline.test_outputs)
+    gain_ci = improvement_interval(metric, split.task, split.y_test, tuned.test_outputs,
+                                   baseline.test_outputs, split.n_classes or None, split.seed)
     return Judgement(said.verdict, said, tuned_cv, baseline_cv, tuned, baseline,
                      gain if np.isfinite(gain) else None, gain_ci, carry_forward(said.verdict))
 
@@ -113,14 +114,13 @@ def carry_forward(said: str) -> str:
     return "tuned" if said == "better" else "baseline"
 
 
-def improvement_interval(metric: str, split: Split, tuned: np.ndarray,
-                         baseline: np.ndarray) -> PairedTest:
+def improvement_interval(metric: str, task: str, y: np.ndarray, tuned: np.ndarray,
+                         baseline: np.ndarray, n_classes: int | None, seed: int) -> PairedTest:
     """The tuned model's improvement over the baseline on the test rows, in percent: a paired
     bootstrap 95 % interval of the absolute difference over those rows, divided by the
     baseline's observed value (a ratio of two resampled figures can blow up to inf)."""
-    diff = paired_difference(metric, split.task, split.y_test, tuned, baseline,
-                             split.n_classes or None, split.seed)
-    base = metric_of_outputs(metric, split.task, split.y_test, baseline, split.n_classes or None)
+    diff = paired_difference(metric, task, y, tuned, baseline, n_classes, seed)
+    base = metric_of_outputs(metric, task, y, baseline, n_classes)
     if not np.isfinite(base) or base == 0:
         nan = float("nan")
         return PairedTest(nan, nan, nan, diff.p_value, diff.method, diff.dropped)
