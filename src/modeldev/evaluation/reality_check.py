@@ -8,8 +8,8 @@ combinations reach with no true difference: White's reality check, studentized a
 SPA, with the null law of the largest t drawn exactly by rotation (`multiple`), since K fold
 scores are far too few for the stationary bootstrap those tests use. Each combination's
 variance is moderated toward the grid's mean variance, so that a t resting on 4 degrees of
-freedom does not set the bar for all N (in simulation: power at a 2-SD gain rose from 0.10 to
-0.61 for 81 combinations on 5 folds, at the same error rate). A combination worse than
+freedom does not set the bar for all N (in a 300-draw simulation, power at a 2-SD gain rose
+from 0.10 to 0.61 for 81 combinations on 5 folds, at the same error rate). A combination worse than
 the baseline only makes the test more cautious. `worse` needs no correction: choosing the
 best only pulls the chosen one away from it. With one holdout split the per-row outputs of
 the other combinations are not kept, so the selection is paid for with Bonferroni: the
