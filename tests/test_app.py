@@ -174,14 +174,15 @@ def test_uploaded_file_is_kept_and_its_id_column_reported_dropped(empty_ws):
     assert any("Dropped columns: customer_id" in unescape(w.value) for w in at.warning)
 
 
-def test_hostile_names_and_cells_are_shown_as_text(empty_ws, tmp_path):
+def test_hostile_names_and_cells_are_shown_as_text(empty_ws):
     rng = np.random.default_rng(1)
     n = 60
     frame = pd.DataFrame({"<script>alert(1)</script>": rng.normal(size=n),
                           "note": rng.choice(["=HYPERLINK(\"http://x\")", "[a](javascript:x)"], n),
                           "![img](http://x/y.png)": rng.choice(["<b>", "**"], n),
                           "label": rng.choice(["<i>yes</i>", "no"], n)})
-    path = tmp_path / "hostile.csv"
+    path = empty_ws / "data" / "hostile.csv"  # the workspace's data folder: a data root
+    path.parent.mkdir(exist_ok=True)
     frame.to_csv(path, index=False)
     at = open_page(S.PAGE_DATA, {S.SRC_KIND: "path", S.SRC_PATH: str(path), S.TARGET: "label"})
     assert not at.error, errors(at)
@@ -193,10 +194,12 @@ def test_hostile_names_and_cells_are_shown_as_text(empty_ws, tmp_path):
     assert "=HYPERLINK" in " ".join(map(str, at.dataframe[-1].value["note"]))
 
 
-def test_pipeline_context_names_data_and_target(empty_ws, tmp_path):
+def test_pipeline_context_names_data_and_target(empty_ws):
+    folder = empty_ws / "data" / "wine"
+    folder.mkdir(parents=True, exist_ok=True)
     data = load_demo("wine").frame.rename(columns={"target": "cultivar"})
-    data.to_parquet(tmp_path / "features.parquet")
-    context = tmp_path / "pipeline_context.json"
+    data.to_parquet(folder / "features.parquet")
+    context = folder / "pipeline_context.json"
     context.write_text(json.dumps({"epoch_004_outputs": {
         "feature_data_path": "features.parquet", "target_variable": "cultivar"}}))
     at = open_page(S.PAGE_DATA, {S.SRC_KIND: "context", S.SRC_CONTEXT: str(context)})
@@ -205,8 +208,8 @@ def test_pipeline_context_names_data_and_target(empty_ws, tmp_path):
     assert any("multiclass" in c.value for c in at.caption)
 
 
-def test_data_page_bad_input_is_one_sentence_and_training_cannot_start(empty_ws, tmp_path):
-    state = {S.SRC_KIND: "path", S.SRC_PATH: str(tmp_path / "missing.csv")}
+def test_data_page_bad_input_is_one_sentence_and_training_cannot_start(empty_ws):
+    state = {S.SRC_KIND: "path", S.SRC_PATH: str(empty_ws / "data" / "missing.csv")}
     at = open_page(S.PAGE_DATA, state)
     assert len(at.error) == 1 and "no such file" in errors(at)[0]
     at = open_page(S.PAGE_TRAINING, state)

@@ -7,6 +7,7 @@ Curves are drawn on the test rows: no model saw them while it was fitted or chos
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ def session_split(folder: str, stamp: float, workspace: str) -> Split:
     """The session's train/validation/test split, from its manifest and best_model_info."""
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
     info = json.loads((Path(folder) / "best_model_info.json").read_text())
-    return rebuild_split(manifest, info, resolve_settings(workspace).limits,
-                         Path(folder) / DATA_DIR)
+    limits = dataclasses.replace(resolve_settings(workspace).limits, isolate=True)
+    return rebuild_split(manifest, info, limits, Path(folder) / DATA_DIR)
 
 
 @st.cache_resource(show_spinner="Loading the model from MLflow ...", max_entries=8)
