@@ -7,7 +7,6 @@ import json
 import os
 import re
 import zipfile
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -273,21 +272,30 @@ def test_runs_lists_both_and_opens_the_tuning_run(in_real_ws):
     assert at.selectbox(key=S.TUNE_PARENT_PICK).value == tuned.parent_run_id
 
 
-def test_artifacts_offers_bundles_with_the_right_files(in_real_ws):
+def test_artifacts_offers_bundles_with_the_right_files(in_real_ws, tmp_path):
     ws, phase1, tuned = in_real_ws
     at = open_page(S.PAGE_ARTIFACTS)
     names = {f["name"] for f in bundles.folders(resolve_settings(ws))}
     assert {phase1.artifacts_dir.name, tuned.artifacts_dir.name} == names
     at.selectbox(key=S.ART_FOLDER).set_value(phase1.artifacts_dir.name).run()
-    labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Download the Phase 1 bundle (.zip)",
-                      "Download everything of this session (.zip)"]
+    assert [b.label for b in at.button] == ["Prepare the Phase 1 bundle (.zip)",
+                                             "Prepare everything of this session (.zip)"]
+    at.button(key=S.ART_BUNDLE).click().run()
+    assert not at.exception and not at.error, errors(at)
+    links = at.get("link_button")
+    assert [link.proto.label for link in links] == ["Download the Phase 1 bundle (.zip)"]
+    url = links[0].proto.url  # relative to the page: served by Streamlit's static route
+    assert re.fullmatch(r"app/static/bundles/[\w-]{32}/training_[\w-]+\.zip", url), url
+    built = Path(APP).parent / "static" / url.removeprefix("app/static/")
+    assert "manifest.json" in zipfile.ZipFile(built).namelist()  # a file on disk, not bytes
+
     settings = resolve_settings(ws)
-    members = zipfile.ZipFile(BytesIO(bundles.folder_bundle(tuned.artifacts_dir,
-                                                            settings))).namelist()
+    url = bundles.prepare([("", tuned.artifacts_dir)], "t.zip", settings, static=tmp_path)
+    members = zipfile.ZipFile(tmp_path / url.removeprefix("app/static/")).namelist()
     assert {"all_tuning_results.csv", "tuning_spec.json", "top_10_models.png"} <= set(members)
     roots = bundles.session_roots(phase1.artifacts_dir, settings, _tracker(settings))
-    everything = zipfile.ZipFile(BytesIO(bundles.merged_bundle(roots, settings))).namelist()
+    url = bundles.prepare(roots, "s.zip", settings, static=tmp_path)
+    everything = zipfile.ZipFile(tmp_path / url.removeprefix("app/static/")).namelist()
     assert any(m.endswith("phase1/" + phase1.artifacts_dir.name + "/manifest.json")
                for m in everything)
     assert {f"models/{name}/MLmodel" for name in FAST} <= set(everything)

@@ -17,6 +17,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from urllib.parse import urljoin, urlparse
 
 import pytest
 from browser_support import (
@@ -302,13 +303,18 @@ def test_the_tuning_bundle_downloads_with_its_files(page, flow, settings, tmp_pa
     result = jobs.read_status(settings, flow.tune_job)["result"]
     folder = Path(result["artifacts_dir"]).name
     choose(page, "Folder", lambda text: text == f"tuning · {folder}")
-    button = main(page).get_by_role("button", name="Download the tuning bundle (.zip)")
+    button = main(page).get_by_role("button", name="Prepare the tuning bundle (.zip)")
     expect(button).to_be_visible(timeout=WAIT_MS)
+    button.click()
+    link = main(page).get_by_role("link", name="Download the tuning bundle (.zip)")
+    expect(link).to_be_visible(timeout=WAIT_MS)
     screenshot(page, "artifacts", page.locator(f".st-key-{S.ART_FOLDER}"))
-    with page.expect_download(timeout=WAIT_MS) as download:
-        button.click()
-    path = tmp_path / download.value.suggested_filename
-    download.value.save_as(path)
+    # built on disk, served by Streamlit's static route in chunks (never held in memory)
+    href = link.get_attribute("href")
+    response = page.request.get(urljoin(page.url, href))
+    assert response.ok and response.headers["content-type"] == "application/zip", href
+    path = tmp_path / Path(urlparse(href).path).name
+    path.write_bytes(response.body())
     assert path.name == f"tuning_{folder}.zip"
 
     with zipfile.ZipFile(path) as bundle:

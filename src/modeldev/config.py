@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from modeldev.errors import InputError
 
 ARTIFACTS_SUBDIR = "artifacts/epoch005-model-development"
 CHILD_WRITES = ("auto", "client")
+_USERINFO = re.compile(r"//[^/@\s]+@")
 MAX_SERVED_MB = 200  # Streamlit's static route refuses larger files
 STORE_RETRY_S = 120.0  # MODELDEV_STORE_RETRY_S: a locked or busy store is retried this long
 
@@ -108,6 +110,11 @@ def redact_uri(uri: str) -> str:
     if "@" not in parts.netloc:
         return uri
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def scrub_credentials(text: str) -> str:
+    """`text` with every URL's user name and password removed (an error message naming one)."""
+    return _USERINFO.sub("//", text)
 
 
 def with_credentials(uri: str) -> str:

@@ -212,9 +212,9 @@ def read_events(settings: Settings, job_id: str, offset: int = 0) -> tuple[list[
     return files.read_events(job_dir(settings, job_id), offset)
 
 
-def log_tail(settings: Settings, job_id: str, lines: int = 40) -> str:
-    """The last `lines` lines of the job's log."""
-    return files.log_tail(job_dir(settings, job_id), lines)
+def log_tail(settings: Settings, job_id: str, lines: int = 40, tracebacks: bool = True) -> str:
+    """The last `lines` lines of the job's log (`tracebacks` False: folded, for a page)."""
+    return files.log_tail(job_dir(settings, job_id), lines, tracebacks)
 
 
 def cancel_requested(folder: Path) -> bool:

@@ -58,6 +58,8 @@ TRAIN_RESUME = "train_resume"
 # Comparison page.
 SESSION_PICK = "session_pick"
 CMP_MODEL = "cmp_model"
+TRUSTED_MODELS = "trusted_models"  # run ids whose unsigned model the analyst chose to load
+TRUST_PREFIX = "cmp_trust_"  # the button that loads one
 
 # Tuning page.
 TUNE_FRAMEWORK = "tune_framework"
@@ -79,6 +81,7 @@ RUNS_OPEN_TUNING = "runs_open_tuning"
 ART_FOLDER = "art_folder"
 ART_BUNDLE = "art_bundle"
 ART_BUNDLE_SESSION = "art_bundle_session"
+ART_READY = "art_bundles_ready"  # (button, file name) -> URL of a bundle built on disk
 
 SOURCE_KINDS = ("demo", "upload", "path", "context")
 SOURCE_LABELS = {"demo": "Built-in demo", "upload": "Upload a file",
