@@ -20,15 +20,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from browser_support import (
-    WAIT_MS,
-    chromium_path,
-    launch_chromium,
-    new_page,
-    running_app,
-    settled,
-    wait_idle,
-)
+from browser_support import WAIT_MS, app_with_jobs, chromium, new_page, settled, wait_idle
 
 from modeldev.config import resolve_settings
 from modeldev.jobs import store as jobs
@@ -72,29 +64,15 @@ def app(workspace, tmp_path_factory):
     """`streamlit run app.py` on a free port; its process group, and any job still running in
     the workspace (each job has its own session), are stopped at the end."""
     log = tmp_path_factory.mktemp("browser_app") / "streamlit.log"
-    try:
-        with running_app(workspace, log) as server:
-            yield server
-    finally:
-        settings = resolve_settings(workspace)
-        for job in jobs.list_jobs(settings):
-            if job["state"] in jobs.ACTIVE_STATES:
-                jobs.cancel(settings, job["job_id"])
+    with app_with_jobs(workspace, log) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def page(app):
     """One headless Chromium and one page (1280x800) for the whole path."""
-    if chromium_path() is None:
-        pytest.fail("Chromium is not installed: run scripts/install_system_packages.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            yield new_page(browser)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield new_page(browser)
 
 
 @pytest.fixture(scope="module")

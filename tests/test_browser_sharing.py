@@ -14,15 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from browser_support import (
-    WAIT_MS,
-    chromium_path,
-    launch_chromium,
-    new_context,
-    running_app,
-    settled,
-    wait_idle,
-)
+from browser_support import WAIT_MS, app_with_jobs, chromium, new_context, settled, wait_idle
 
 from modeldev.config import resolve_settings
 from modeldev.jobs import store as jobs
@@ -46,28 +38,14 @@ def workspace(tmp_path_factory):
 def app(workspace, tmp_path_factory):
     log = tmp_path_factory.mktemp("sharing_app") / "streamlit.log"
     env = {"MODELDEV_USER_HEADER": HEADER, "MODELDEV_MAX_DECODED_MB": "64"}
-    try:
-        with running_app(workspace, log, env) as server:
-            yield server
-    finally:
-        settings = resolve_settings(workspace)
-        for job in jobs.list_jobs(settings):
-            if job["state"] in jobs.ACTIVE_STATES:
-                jobs.cancel(settings, job["job_id"])
+    with app_with_jobs(workspace, log, env) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser(app):
-    if chromium_path() is None:
-        pytest.fail("Chromium is not installed: run scripts/install_system_packages.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as found:
+        yield found
 
 
 def _page(browser, user: str | None = None):

@@ -58,11 +58,8 @@ def save_upload(data: bytes, filename: str, settings: Settings,
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _folders(root: Path) -> list[tuple[float, int, Path]]:

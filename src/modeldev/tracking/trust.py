@@ -101,11 +101,8 @@ def folder_digest(folder: Path) -> str | None:
 
 
 def _file_sha256(path: Path) -> bytes:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.digest()
+        return hashlib.file_digest(fh, "sha256").digest()
 
 
 def signature(key: bytes, model_id: str, digest: str) -> str:
