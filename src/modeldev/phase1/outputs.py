@@ -166,7 +166,7 @@ def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits
     """A session's split rebuilt from its manifest and best_model_info (same data and seed;
     `copies`: the session's `data` folder, the file's logged copy)."""
     dataset = manifest["dataset"]
-    source = reload_source(dataset["origin"], dataset["hash"], copies)
+    source = reload_source(dataset["origin"], dataset["hash"], copies, limits)
     data = prepare(source.frame, info["target"], info["task"], limits)
     return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0),
                       int(info.get("cv_repeats") or 1))
