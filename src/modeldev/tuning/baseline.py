@@ -50,14 +50,15 @@ class Baseline:
 
 
 def decision_rule(base: Baseline, y_dev: np.ndarray) -> DecisionRule:
-    """The tuning's threshold rule and calibration: the Phase 1 session's (sessions from before
-    thresholds: the argmax), or resolved for a data source tuned directly."""
+    """The tuning's threshold rule and calibration: the Phase 1 session's (binary sessions from
+    before thresholds: the argmax), or resolved for a data source tuned directly."""
     if base.training_run_id is None:
         threshold = resolve_rule(base.threshold, base.task, y_dev, base.primary_metric)
     elif base.threshold_rule:
         threshold = ThresholdRule(**base.threshold_rule)
     else:
-        threshold = resolve_rule(0.5, base.task, y_dev, base.primary_metric)
+        threshold = resolve_rule(0.5 if base.task == "binary" else None, base.task, y_dev,
+                                 base.primary_metric)
     return DecisionRule(threshold, check_calibration(base.calibration))
 
 
