@@ -226,12 +226,12 @@ def test_comparison_draws_charts_table_and_model_detail(in_real_ws):
     table = at.dataframe[0].value
     assert sorted(table["model"]) == sorted(FAST)
     assert at.metric[0].value == phase1.best.name
-    # comparison + confusion matrix, ROC, PR + feature importance
-    assert len(at.get("plotly_chart")) == 5
+    # comparison + confusion matrix, ROC, PR, reliability + feature importance
+    assert len(at.get("plotly_chart")) == 6
     other = next(name for name in FAST if name != phase1.best.name)
     at.selectbox(key=S.CMP_MODEL).set_value(other).run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 6
 
 
 def test_tuning_page_prefills_the_grid_and_redraws_the_past_run(in_real_ws):

@@ -79,6 +79,8 @@ def train_request(args: dict[str, Any], limits: Limits | None = None) -> TrainRe
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
         project=args.get("project"), cv=args.get("cv"), repeats=args.get("repeats"),
+        threshold=args.get("threshold"), calibration=args.get("calibration"),
+        class_weight=args.get("class_weight"),
         workers=args.get("workers"),
         framework_timeout=args.get("framework_timeout"))
 

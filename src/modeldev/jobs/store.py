@@ -40,7 +40,8 @@ DEAD_ERROR = "the job process died"
 _SOURCE_ARGS = ("demo", "data", "context", "target", "task", "seed", "device", "experiment")
 VALID_ARGS = {
     "train": frozenset({*_SOURCE_ARGS, "frameworks", "primary_metric", "project", "cv",
-                        "repeats", "workers", "framework_timeout", "resume"}),
+                        "repeats", "workers", "framework_timeout", "resume", "threshold",
+                        "calibration", "class_weight"}),
     "tune": frozenset({*_SOURCE_ARGS, "training_run_id", "framework", "grid", "primary_metric",
                        "workers", "trial_timeout", "resume", "dask_scheduler"}),
 }

@@ -43,14 +43,22 @@ class _DropPickleNotice(logging.Filter):
 logging.getLogger("mlflow.pyfunc").addFilter(_DropPickleNotice())
 
 
+PROBABILITY = "probability"  # predict(rows, params={"output": PROBABILITY}): class probabilities
+
+
 class _FittedModelPyfunc(PythonModel):
-    """The pyfunc face of a FittedModel: raw rows in, the target's own labels out."""
+    """The pyfunc face of a FittedModel: raw rows in, the target's own labels out (at the
+    model's decision threshold); with params {"output": "probability"}, one column of
+    (calibrated) probabilities per class, named by the class."""
 
     def __init__(self, fitted: FittedModel) -> None:
         self.fitted = fitted
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> Any:
+        if (params or {}).get("output") == PROBABILITY and self.fitted.task != "regression":
+            return pd.DataFrame(self.fitted.predict_proba(model_input),
+                                columns=[str(c) for c in self.fitted.classes])
         return self.fitted.predict(model_input)
 
 
@@ -90,7 +98,8 @@ def _save_pyfunc(path: Path, model: FittedModel, meta: Model, example: pd.DataFr
     """Save the pyfunc folder; modeldev's own code is pickled by value when it can be."""
     kwargs: dict[str, Any] = dict(
         path=str(path), python_model=_FittedModelPyfunc(model), mlflow_model=meta,
-        signature=infer_signature(example, output), input_example=example,
+        signature=infer_signature(example, output, params={"output": "label"}),
+        input_example=example,
         pip_requirements=package_requirements(list(requirements)))
     try:
         with _modeldev_by_value():

@@ -16,6 +16,7 @@ from modeldev.data.paths import confine
 from modeldev.data.validation import Prepared, prepare
 from modeldev.errors import InputError
 from modeldev.evaluation.metrics import default_primary_metric, task_metric_names
+from modeldev.evaluation.thresholds import AUTO_MINORITY
 from modeldev.jobs import store as jobs
 from modeldev.ui import state as S
 
@@ -186,3 +187,18 @@ def class_balance(data: Prepared) -> pd.DataFrame | None:
     counts = data.y.value_counts()
     return pd.DataFrame({"class": [str(c) for c in counts.index], "rows": counts.to_numpy(),
                          "share": (counts / counts.sum()).round(4).to_numpy()})
+
+
+def imbalance_advice(data: Prepared) -> str | None:
+    """For a binary table whose minority class is under 30 %: which primary metric to choose
+    and why (None otherwise)."""
+    if data.task != "binary":
+        return None
+    share = float(data.y.value_counts(normalize=True).min())
+    if share >= AUTO_MINORITY:
+        return None
+    return (f"The minority class is {share:.0%} of the rows. Choose average_precision (it "
+            "does not depend on a threshold) or f1_score, scored at a decision threshold tuned "
+            "out of fold for each model (the default here); accuracy would reward predicting "
+            "the majority class, and at a threshold of 0.5 most models find few of the "
+            "minority.")

@@ -61,7 +61,8 @@ def model_detail(uri: str, workspace: str, folder: str, stamp: float, run_id: st
                            "y": split.y_test, "importance": model.feature_importance()}
     if split.task == "regression":
         out["pred"] = model.predict_encoded(split.X_test)
-    else:
+    else:  # labels at the model's own decision threshold, as its pyfunc predicts them
         out["proba"] = model.predict_proba(split.X_test)
-        out["pred"] = out["proba"].argmax(axis=1)
+        out["pred"] = model.predict_encoded(split.X_test)
+        out["threshold"] = model.threshold if split.task == "binary" else None
     return out

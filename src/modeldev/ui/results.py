@@ -82,8 +82,11 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
         figs = common.figure(("classification", *key), lambda: (
             detail_charts.confusion_figure(d["y"], d["pred"], d["classes"]),
             detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "roc"),
-            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "pr")))
-    st.caption("On the validation part of the session's split, where the models were compared.")
+            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "pr",
+                                       d.get("threshold")),
+            detail_charts.reliability_figure(d["y"], d["proba"])))
+    st.caption("On the session's test rows, which no model saw while it was fitted or chosen; "
+               "labels at each model's own decision threshold.")
     cols = st.columns(len(figs))
     for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
         col.plotly_chart(fig, key=f"detail_fig_{i}")

@@ -44,6 +44,9 @@ SEED = "data_seed"
 DEVICE = "data_device"
 CV = "data_cv"
 REPEATS = "data_repeats"
+THRESHOLD = "data_threshold"
+CALIBRATION = "data_calibration"
+CLASS_WEIGHT = "data_class_weight"
 FRAMEWORK_TIMEOUT = "data_framework_timeout"
 EXPERIMENT_NAME = "data_experiment"
 FRAMEWORK_PREFIX = "data_fw_"
@@ -93,6 +96,9 @@ CV_CHOICES = ("auto", "3", "5", "10", "0")
 CV_LABELS = {"auto": "auto: 5 folds up to 50,000 rows, one holdout split above",
              "3": "3-fold cross-validation", "5": "5-fold cross-validation",
              "10": "10-fold cross-validation", "0": "one holdout split (60/20/20)"}
+THRESHOLD_CHOICES = ("auto", "tuned", "0.5")
+THRESHOLD_LABELS = {"auto": "auto: tuned when the minority class is under 30 %",
+                    "tuned": "tuned per model, out of fold", "0.5": "fixed at 0.5"}
 REPEAT_CHOICES = ("auto", "1", "2", "3", "5", "10")
 REPEAT_LABELS = {"auto": "auto: 2 with folds", **{r: f"{r} x the folds" for r in
                                                   ("1", "2", "3", "5", "10")}}
