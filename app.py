@@ -15,8 +15,8 @@ from modeldev.ui import state as S
 
 st.set_page_config(page_title="modeldev", page_icon=":material/model_training:", layout="wide")
 S.keep_widget_state()
-owner = S.owner_id()
 settings = common.settings()
+owner = S.owner_id(settings.access.user_header)
 if not st.session_state.get(S.SWEPT):
     try:  # jobs whose process died: mark them, and their MLflow runs, ended
         jobs.sweep_dead_jobs(settings)

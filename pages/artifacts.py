@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import pandas as pd
 import streamlit as st
 
@@ -30,15 +28,10 @@ name = st.selectbox("Folder", list(by_name), key=S.ART_FOLDER,
 folder = by_name[name]
 st.dataframe(bundles.files_table(folder["path"]), hide_index=True, key="art_files_table")
 
+
 label = "Phase 1" if folder["kind"] == "training" else "tuning"
-problem = bundles.check_cap(bundles.size_of([(name, folder["path"])]), settings)
-if problem:
-    common.error(problem)
-else:
-    st.download_button(f"Download the {label} bundle (.zip)", key=S.ART_BUNDLE,
-                       data=functools.partial(bundles.folder_bundle, folder["path"], settings),
-                       file_name=f"{folder['kind']}_{name}.zip", mime="application/zip",
-                       icon=":material/download:", on_click="ignore")
+bundles.offer(S.ART_BUNDLE, f"the {label} bundle", [("", folder["path"])],
+              f"{folder['kind']}_{name}.zip", settings)
 
 if folder["kind"] == "training":
     tracker = common.tracker()
@@ -50,12 +43,5 @@ if folder["kind"] == "training":
     if roots:
         st.caption(f"Everything of this session: {len(roots)} folders (its files, "
                    "the logged models, its tuning runs and tuned models).")
-        problem = bundles.check_cap(bundles.size_of(roots), settings)
-        if problem:
-            common.error(problem)
-        else:
-            st.download_button("Download everything of this session (.zip)",
-                               key=S.ART_BUNDLE_SESSION, mime="application/zip",
-                               data=functools.partial(bundles.merged_bundle, roots, settings),
-                               file_name=f"session_{name}.zip", icon=":material/download:",
-                               on_click="ignore")
+        bundles.offer(S.ART_BUNDLE_SESSION, "everything of this session", roots,
+                      f"session_{name}.zip", settings)

@@ -51,6 +51,7 @@ limit_col.number_input("Time limit per fit (seconds, 0: none)", min_value=0, ste
                 help="a framework whose fit (one fold, or the final fit) runs longer fails "
                      "with 'timed out'; the others go on")
 if data is not None:
+    setup.decision_widgets(data.task)
     st.caption(setup.fits_text(data))
     setup.checklist(data.task, st.session_state.get(S.DEVICE, "auto"))
 else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from modeldev.config import redact_uri
 from modeldev.tracking import tags as T
 from modeldev.ui import common, routing, sessions
 from modeldev.ui import state as S
@@ -48,7 +49,7 @@ elif right.button("Open in Tuning", key=S.RUNS_OPEN_TUNING, icon=":material/tune
         st.session_state[S.PHASE1_RUN] = phase1_id
     st.switch_page(S.PAGE_TUNING)
 
-uri = settings.tracking_uri
+uri = redact_uri(settings.tracking_uri)  # never the credentials it may carry
 if uri.startswith(("http://", "https://")):
     st.link_button("Open in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{experiment}"
                      f"/runs/{chosen}", icon=":material/open_in_new:")

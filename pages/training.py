@@ -13,7 +13,7 @@ from modeldev.ui import state as S
 routing.ensure_router()
 
 settings = common.settings()
-owner = S.owner_id()
+owner = S.owner_id(settings.access.user_header)
 st.title("Training")
 
 job = job_panel.current_job(settings, owner, "train")

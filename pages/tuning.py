@@ -25,7 +25,7 @@ from modeldev.ui import state as S
 routing.ensure_router()
 
 settings = common.settings()
-owner = S.owner_id()
+owner = S.owner_id(settings.access.user_header)
 st.title("Tuning")
 if common.tracking_broken():
     st.stop()
@@ -61,10 +61,13 @@ if st.button("Reset to the default grid", key=S.TUNE_RESET, icon=":material/rest
     grid_editor.reset(adapter, task)
     st.rerun()
 grid = grid_editor.editor(adapter, task, settings.limits.max_combinations)
-st.session_state.setdefault(S.TUNE_WORKERS, default_workers())
+most = settings.access.max_workers
+st.session_state.setdefault(S.TUNE_WORKERS, min(default_workers(), most))
+st.session_state[S.TUNE_WORKERS] = min(int(st.session_state[S.TUNE_WORKERS]), most)
 left, right = st.columns(2)
-workers = int(left.number_input("Parallel workers", min_value=1, max_value=256, step=1,
-                                key=S.TUNE_WORKERS))
+workers = int(left.number_input("Parallel workers", min_value=1, max_value=most, step=1,
+                                key=S.TUNE_WORKERS, help=f"at most {most} on this server "
+                                "(MODELDEV_MAX_WORKERS)"))
 st.session_state.setdefault(S.TUNE_TIMEOUT, 0)
 right.number_input("Trial time limit (seconds, 0: none)", min_value=0, step=30,
                    key=S.TUNE_TIMEOUT, help="a trial running longer is killed and logged FAILED")

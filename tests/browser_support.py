@@ -102,6 +102,40 @@ def running_app(workspace: Path, log: Path, env: dict[str, str] | None = None
         stop_group(proc)
 
 
+@contextlib.contextmanager
+def app_with_jobs(workspace: Path, log: Path, env: dict[str, str] | None = None
+                  ) -> Iterator[AppServer]:
+    """`running_app`; any job still running in the workspace at the end (each job has its own
+    session, so stopping the app leaves it) is cancelled."""
+    try:
+        with running_app(workspace, log, env) as server:
+            yield server
+    finally:
+        from modeldev.config import resolve_settings
+        from modeldev.jobs import store as jobs
+
+        settings = resolve_settings(workspace)
+        for job in jobs.list_jobs(settings):
+            if job["state"] in jobs.ACTIVE_STATES:
+                jobs.cancel(settings, job["job_id"])
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """One headless Chromium (a test fails at once where it is not installed)."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if chromium_path() is None:
+        pytest.fail("Chromium is not installed: run scripts/install_system_packages.sh")
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def stop_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
     """SIGTERM the process group `proc` leads, then SIGKILL what is left after `grace_s`."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import zipfile
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -174,14 +173,15 @@ def test_uploaded_file_is_kept_and_its_id_column_reported_dropped(empty_ws):
     assert any("Dropped columns: customer_id" in unescape(w.value) for w in at.warning)
 
 
-def test_hostile_names_and_cells_are_shown_as_text(empty_ws, tmp_path):
+def test_hostile_names_and_cells_are_shown_as_text(empty_ws):
     rng = np.random.default_rng(1)
     n = 60
     frame = pd.DataFrame({"<script>alert(1)</script>": rng.normal(size=n),
                           "note": rng.choice(["=HYPERLINK(\"http://x\")", "[a](javascript:x)"], n),
                           "![img](http://x/y.png)": rng.choice(["<b>", "**"], n),
                           "label": rng.choice(["<i>yes</i>", "no"], n)})
-    path = tmp_path / "hostile.csv"
+    path = empty_ws / "data" / "hostile.csv"  # the workspace's data folder: a data root
+    path.parent.mkdir(exist_ok=True)
     frame.to_csv(path, index=False)
     at = open_page(S.PAGE_DATA, {S.SRC_KIND: "path", S.SRC_PATH: str(path), S.TARGET: "label"})
     assert not at.error, errors(at)
@@ -193,10 +193,12 @@ def test_hostile_names_and_cells_are_shown_as_text(empty_ws, tmp_path):
     assert "=HYPERLINK" in " ".join(map(str, at.dataframe[-1].value["note"]))
 
 
-def test_pipeline_context_names_data_and_target(empty_ws, tmp_path):
+def test_pipeline_context_names_data_and_target(empty_ws):
+    folder = empty_ws / "data" / "wine"
+    folder.mkdir(parents=True, exist_ok=True)
     data = load_demo("wine").frame.rename(columns={"target": "cultivar"})
-    data.to_parquet(tmp_path / "features.parquet")
-    context = tmp_path / "pipeline_context.json"
+    data.to_parquet(folder / "features.parquet")
+    context = folder / "pipeline_context.json"
     context.write_text(json.dumps({"epoch_004_outputs": {
         "feature_data_path": "features.parquet", "target_variable": "cultivar"}}))
     at = open_page(S.PAGE_DATA, {S.SRC_KIND: "context", S.SRC_CONTEXT: str(context)})
@@ -205,8 +207,8 @@ def test_pipeline_context_names_data_and_target(empty_ws, tmp_path):
     assert any("multiclass" in c.value for c in at.caption)
 
 
-def test_data_page_bad_input_is_one_sentence_and_training_cannot_start(empty_ws, tmp_path):
-    state = {S.SRC_KIND: "path", S.SRC_PATH: str(tmp_path / "missing.csv")}
+def test_data_page_bad_input_is_one_sentence_and_training_cannot_start(empty_ws):
+    state = {S.SRC_KIND: "path", S.SRC_PATH: str(empty_ws / "data" / "missing.csv")}
     at = open_page(S.PAGE_DATA, state)
     assert len(at.error) == 1 and "no such file" in errors(at)[0]
     at = open_page(S.PAGE_TRAINING, state)
@@ -224,12 +226,12 @@ def test_comparison_draws_charts_table_and_model_detail(in_real_ws):
     table = at.dataframe[0].value
     assert sorted(table["model"]) == sorted(FAST)
     assert at.metric[0].value == phase1.best.name
-    # comparison + confusion matrix, ROC, PR + feature importance
-    assert len(at.get("plotly_chart")) == 5
+    # comparison + confusion matrix, ROC, PR, reliability + feature importance
+    assert len(at.get("plotly_chart")) == 6
     other = next(name for name in FAST if name != phase1.best.name)
     at.selectbox(key=S.CMP_MODEL).set_value(other).run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 6
 
 
 def test_tuning_page_prefills_the_grid_and_redraws_the_past_run(in_real_ws):
@@ -270,21 +272,30 @@ def test_runs_lists_both_and_opens_the_tuning_run(in_real_ws):
     assert at.selectbox(key=S.TUNE_PARENT_PICK).value == tuned.parent_run_id
 
 
-def test_artifacts_offers_bundles_with_the_right_files(in_real_ws):
+def test_artifacts_offers_bundles_with_the_right_files(in_real_ws, tmp_path):
     ws, phase1, tuned = in_real_ws
     at = open_page(S.PAGE_ARTIFACTS)
     names = {f["name"] for f in bundles.folders(resolve_settings(ws))}
     assert {phase1.artifacts_dir.name, tuned.artifacts_dir.name} == names
     at.selectbox(key=S.ART_FOLDER).set_value(phase1.artifacts_dir.name).run()
-    labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Download the Phase 1 bundle (.zip)",
-                      "Download everything of this session (.zip)"]
+    assert [b.label for b in at.button] == ["Prepare the Phase 1 bundle (.zip)",
+                                             "Prepare everything of this session (.zip)"]
+    at.button(key=S.ART_BUNDLE).click().run()
+    assert not at.exception and not at.error, errors(at)
+    links = at.get("link_button")
+    assert [link.proto.label for link in links] == ["Download the Phase 1 bundle (.zip)"]
+    url = links[0].proto.url  # relative to the page: served by Streamlit's static route
+    assert re.fullmatch(r"app/static/bundles/[\w-]{32}/training_[\w-]+\.zip", url), url
+    built = Path(APP).parent / "static" / url.removeprefix("app/static/")
+    assert "manifest.json" in zipfile.ZipFile(built).namelist()  # a file on disk, not bytes
+
     settings = resolve_settings(ws)
-    members = zipfile.ZipFile(BytesIO(bundles.folder_bundle(tuned.artifacts_dir,
-                                                            settings))).namelist()
+    url = bundles.prepare([("", tuned.artifacts_dir)], "t.zip", settings, static=tmp_path)
+    members = zipfile.ZipFile(tmp_path / url.removeprefix("app/static/")).namelist()
     assert {"all_tuning_results.csv", "tuning_spec.json", "top_10_models.png"} <= set(members)
     roots = bundles.session_roots(phase1.artifacts_dir, settings, _tracker(settings))
-    everything = zipfile.ZipFile(BytesIO(bundles.merged_bundle(roots, settings))).namelist()
+    url = bundles.prepare(roots, "s.zip", settings, static=tmp_path)
+    everything = zipfile.ZipFile(tmp_path / url.removeprefix("app/static/")).namelist()
     assert any(m.endswith("phase1/" + phase1.artifacts_dir.name + "/manifest.json")
                for m in everything)
     assert {f"models/{name}/MLmodel" for name in FAST} <= set(everything)

@@ -17,17 +17,10 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from urllib.parse import urljoin, urlparse
 
 import pytest
-from browser_support import (
-    WAIT_MS,
-    chromium_path,
-    launch_chromium,
-    new_page,
-    running_app,
-    settled,
-    wait_idle,
-)
+from browser_support import WAIT_MS, app_with_jobs, chromium, new_page, settled, wait_idle
 
 from modeldev.config import resolve_settings
 from modeldev.jobs import store as jobs
@@ -71,29 +64,15 @@ def app(workspace, tmp_path_factory):
     """`streamlit run app.py` on a free port; its process group, and any job still running in
     the workspace (each job has its own session), are stopped at the end."""
     log = tmp_path_factory.mktemp("browser_app") / "streamlit.log"
-    try:
-        with running_app(workspace, log) as server:
-            yield server
-    finally:
-        settings = resolve_settings(workspace)
-        for job in jobs.list_jobs(settings):
-            if job["state"] in jobs.ACTIVE_STATES:
-                jobs.cancel(settings, job["job_id"])
+    with app_with_jobs(workspace, log) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def page(app):
     """One headless Chromium and one page (1280x800) for the whole path."""
-    if chromium_path() is None:
-        pytest.fail("Chromium is not installed: run scripts/install_system_packages.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            yield new_page(browser)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield new_page(browser)
 
 
 @pytest.fixture(scope="module")
@@ -302,13 +281,18 @@ def test_the_tuning_bundle_downloads_with_its_files(page, flow, settings, tmp_pa
     result = jobs.read_status(settings, flow.tune_job)["result"]
     folder = Path(result["artifacts_dir"]).name
     choose(page, "Folder", lambda text: text == f"tuning · {folder}")
-    button = main(page).get_by_role("button", name="Download the tuning bundle (.zip)")
+    button = main(page).get_by_role("button", name="Prepare the tuning bundle (.zip)")
     expect(button).to_be_visible(timeout=WAIT_MS)
+    button.click()
+    link = main(page).get_by_role("link", name="Download the tuning bundle (.zip)")
+    expect(link).to_be_visible(timeout=WAIT_MS)
     screenshot(page, "artifacts", page.locator(f".st-key-{S.ART_FOLDER}"))
-    with page.expect_download(timeout=WAIT_MS) as download:
-        button.click()
-    path = tmp_path / download.value.suggested_filename
-    download.value.save_as(path)
+    # built on disk, served by Streamlit's static route in chunks (never held in memory)
+    href = link.get_attribute("href")
+    response = page.request.get(urljoin(page.url, href))
+    assert response.ok and response.headers["content-type"] == "application/zip", href
+    path = tmp_path / Path(urlparse(href).path).name
+    path.write_bytes(response.body())
     assert path.name == f"tuning_{folder}.zip"
 
     with zipfile.ZipFile(path) as bundle:

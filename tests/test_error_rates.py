@@ -150,6 +150,6 @@ def test_holdout_verdict_pays_for_the_choice_with_bonferroni():
         proba = [np.column_stack([1 - o, o]) for o in outs]
         acc = [float(np.mean((o > 0.5) == y)) for o in outs[1:]]
         best = int(np.argmax(acc)) + 1
-        said = row_verdict("accuracy", "binary", y, proba[best], proba[0], 2, 27, s)
+        said = row_verdict("accuracy", "binary", y, proba[best], None, proba[0], None, 2, 27, s)
         better += said.verdict == "better"
     assert better / sims <= 0.05

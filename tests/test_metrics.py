@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -66,12 +68,13 @@ def test_missing_class_in_a_part_keeps_metrics_defined():
 
 def test_registry_names_and_errors():
     assert metric_names() == sorted(metric_names())
-    with pytest.raises(InputError, match="valid metrics are: accuracy, f1_score"):
+    with pytest.raises(InputError, match="valid metrics are: accuracy, average_precision, "):
         get_metric("f1")
     with pytest.raises(InputError, match="does not apply to regression"):
         check_primary_metric("f1_score", "regression")
     assert task_metric_names("binary") == ["accuracy", "precision", "recall", "f1_score", "roc_auc",
-                                           "log_loss", "training_time", "inference_time_ms",
+                                           "log_loss", "average_precision", "brier_score",
+                                           "training_time", "inference_time_ms",
                                            "model_size_mb", "gpu_used"]
 
 
@@ -146,3 +149,29 @@ def test_multiclass_roc_auc_with_tied_probabilities_equals_scikit_learns(seed):
     theirs = skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted",
                                labels=list(range(k)))
     assert ours == pytest.approx(theirs, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_average_precision_and_brier_equal_scikit_learns(seed):
+    rng = np.random.default_rng(seed)
+    k = 2 if seed % 2 else int(rng.integers(3, 6))
+    task = "binary" if k == 2 else "multiclass"
+    n = int(rng.integers(5, 300))
+    y = rng.integers(0, k, n)
+    proba = rng.dirichlet(np.ones(k), n)
+    if seed % 3 == 0:  # ties, as a forest's votes give them
+        proba = np.round(proba, 1)
+        proba[proba.sum(axis=1) == 0] = 1.0 / k
+        proba /= proba.sum(axis=1, keepdims=True)
+    if seed % 7 == 0:
+        y[:] = 0  # no positive row at all
+    ours = compute_metrics(task, y, proba.argmax(1), proba, k)
+    assert ours["brier_score"] == pytest.approx(
+        skm.brier_score_loss(y, proba[:, 1]) if k == 2 else
+        skm.brier_score_loss(y, proba, labels=list(range(k))), rel=1e-12, abs=1e-15)
+    onehot = np.eye(k)[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns of a class without rows
+        theirs = (skm.average_precision_score(y, proba[:, 1]) if k == 2 else
+                  skm.average_precision_score(onehot, proba, average="weighted"))
+    assert ours["average_precision"] == pytest.approx(theirs, rel=1e-12, abs=1e-15)

@@ -99,5 +99,5 @@ def test_metrics_and_model_logged_and_loaded_back(binary, tracker):
     stored = tracker.get_run(run_id).metrics
     assert stored["f1_score"] == pytest.approx(logged["f1_score"])
     assert stored["test_f1_score"] == pytest.approx(metrics["f1_score"])
-    loaded = mu.load_model(uri, tracker.tracking_uri)
+    loaded = mu.load_model(uri, settings=tracker.settings)
     assert list(loaded.predict(binary.X_test)) == list(model.predict(binary.X_test))

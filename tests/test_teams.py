@@ -1,6 +1,7 @@
 """A team: one real `mlflow server` on loopback, two workspaces that share nothing but it.
 
-Phase 1 runs in workspace A on a CSV file that lives in A; then A is deleted. Workspace B runs
+Phase 1 runs in workspace A on a CSV file that lives in A; then A is deleted. All workspaces
+share the team's model signing key (MODELDEV_MODEL_KEY_FILE). Workspace B runs
 `modeldev tune` on that session (a subprocess, as an analyst would) and renders the Comparison and
 Tuning pages (AppTest, the model detail included): everything comes from the server.
 """
@@ -38,6 +39,16 @@ GRIDS = {"sklearn_logistic_regression": {"C": [0.1, 1.0]},
          "sklearn_random_forest": {"n_estimators": [10, 20]}}
 _ENV = ("MLFLOW_TRACKING_URI", "MODELDEV_WORKSPACE", "MODELDEV_ARTIFACTS_DIR",
         "MODELDEV_CONTEXT_PATH", "MODELDEV_CHILD_WRITES")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def team_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The team's model signing key, one file every workspace names (docs/team.md): models
+    one machine logged load on another only with it (or with the server trusted)."""
+    key = tmp_path_factory.mktemp("team") / "model_signing.key"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELDEV_MODEL_KEY_FILE", str(key))
+        yield key
 
 
 @pytest.fixture(scope="module")

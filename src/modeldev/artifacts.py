@@ -158,14 +158,26 @@ def build_bundle(
     Symlinks and paths resolving outside `folder` are skipped; a total over `max_bytes` is refused
     with an InputError before anything is written.
     """
-    root = Path(folder).resolve()
+    return build_zip([("", Path(folder))], dest, max_bytes, include)
+
+
+def build_zip(roots: list[tuple[str, Path]], dest: Path, max_bytes: int,
+              include: Callable[[Path], bool] | None = None) -> Path:
+    """One zip of several folders, each one's files under its prefix ("" for none), streamed
+    file by file from disk into `dest` (never whole in memory, no intermediate zips).
+
+    As `build_bundle`: symlinks and paths resolving outside a folder skipped, `dest` itself
+    left out, a total over `max_bytes` refused before anything is written.
+    """
     dest = Path(dest)
     dest_resolved = dest.resolve()
-    members = [
-        (path, path.relative_to(root))
-        for path in list_files(root)
-        if path != dest_resolved and (include is None or include(path.relative_to(root)))
-    ]
+    members = []
+    for prefix, folder in roots:
+        root = Path(folder).resolve()
+        for path in list_files(root):
+            rel = path.relative_to(root)
+            if path != dest_resolved and (include is None or include(rel)):
+                members.append((path, f"{prefix}/{rel.as_posix()}" if prefix else rel.as_posix()))
     total = sum(path.lstat().st_size for path, _ in members)
     _check_size(total, max_bytes)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -173,8 +185,8 @@ def build_bundle(
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             written = 0
-            for path, rel in members:
-                written += _add_member(zf, path, rel.as_posix())
+            for path, arcname in members:
+                written += _add_member(zf, path, arcname)
                 _check_size(written, max_bytes)
         os.replace(tmp, dest)
     finally:

@@ -179,6 +179,8 @@ class ProgressPrinter(_Display):
                 self.best = (value, name)
             shown = ", ".join(f"{k}={m[k]:.4g}" for k in _SHOWN if m.get(k) is not None)
             self.line(f"{prefix}done in {event.get('seconds', 0.0):.1f}s: {shown}")
+            if event.get("warning"):
+                self.line(f"    warning: {name} {event['warning']}")
         elapsed = time.monotonic() - self.started
         eta = elapsed / self.done * (self.total - self.done)
         best = f"best {self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else ""

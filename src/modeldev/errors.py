@@ -18,6 +18,10 @@ class TrackingError(ModeldevError):
     """The tracking store cannot be reached or used."""
 
 
+class UntrustedModel(TrackingError):
+    """A logged model this installation did not sign, or that changed since: not loaded."""
+
+
 class StoreUnavailable(TrackingError):
     """The store stayed locked past the retry budget, or the server did not answer in time.
 

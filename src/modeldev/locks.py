@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modeldev.errors import InputError
+from modeldev.tracking.support import checked_run_id
 
 
 @contextlib.contextmanager
@@ -25,7 +26,7 @@ def resume_lock(workspace: Path, run_id: str | None) -> Iterator[None]:
         return
     folder = workspace / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{run_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(folder / f"{checked_run_id(run_id)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

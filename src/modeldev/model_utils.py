@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from modeldev import gpu
+from modeldev.config import Settings, resolve_settings
 from modeldev.data.split import DEFAULT_SEED, Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.evaluation.metrics import get_metric
@@ -110,8 +111,8 @@ def log_model(tracker: Tracker, run_id: str, model: FittedModel, split: Split) -
     return uri
 
 
-def load_model(model_uri: str, tracking_uri: str | None = None) -> Any:
-    """Load a model modeldev logged (an MLflow URI) as a pyfunc; never load untrusted files."""
-    from modeldev.tracking.models import load_model as _load
-
-    return _load(model_uri, tracking_uri)
+def load_model(model_uri: str, tracking_uri: str | None = None,
+               settings: Settings | None = None) -> Any:
+    """Load a model this installation logged (an MLflow URI) as a pyfunc, its signature
+    checked before anything of it runs (the key of `settings`' workspace)."""
+    return Tracker(settings or resolve_settings(tracking_uri=tracking_uri)).load_model(model_uri)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from modeldev.evaluation.curves import class_curves, confusion
+from modeldev.evaluation.curves import class_curves, confusion, operating_point, reliability
 
 TOP_FEATURES = 20
 
@@ -30,12 +30,20 @@ def confusion_figure(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> go.
     return fig.update_layout(title="Confusion matrix", height=420)
 
 
-def curve_figure(y: np.ndarray, proba: np.ndarray, classes: list[str], kind: str) -> go.Figure:
-    """ROC (kind 'roc') or precision-recall ('pr') curves: the positive class, or one per class."""
+def curve_figure(y: np.ndarray, proba: np.ndarray, classes: list[str], kind: str,
+                 threshold: float | None = None) -> go.Figure:
+    """ROC (kind 'roc') or precision-recall ('pr') curves: the positive class, or one per class;
+    on a binary PR curve, the point the model's decision threshold operates at."""
     fig = go.Figure()
     for curve in class_curves(y, proba, kind):
         fig.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines",
                                  name=f"{_label(classes[curve.label])} ({curve.score:.3f})"))
+    if kind == "pr" and proba.shape[1] == 2:
+        cut = 0.5 if threshold is None else threshold
+        recall, precision = operating_point(y, proba[:, 1], cut)
+        fig.add_trace(go.Scatter(x=[recall], y=[precision], mode="markers",
+                                 name=f"decision threshold {cut:.3g}",
+                                 marker={"size": 12, "symbol": "x", "color": "#d62728"}))
     if kind == "roc":
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
                                  line={"dash": "dash", "color": "#999"}))
@@ -45,6 +53,24 @@ def curve_figure(y: np.ndarray, proba: np.ndarray, classes: list[str], kind: str
     fig.update_yaxes(title_text=names[1], range=[0, 1.02])
     title = "ROC (AUC)" if kind == "roc" else "Precision-recall (AP)"
     return fig.update_layout(title=title, height=420,
+                             legend={"orientation": "h", "y": -0.25, "x": 0})
+
+
+def reliability_figure(y: np.ndarray, proba: np.ndarray) -> go.Figure:
+    """Mean predicted probability against observed frequency per bin, with the diagonal of
+    perfect calibration."""
+    mean_p, freq, counts = reliability(y, proba)
+    binary = np.asarray(proba).shape[1] == 2
+    fig = go.Figure([
+        go.Scatter(x=mean_p, y=freq, mode="lines+markers", name="model",
+                   customdata=counts, hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}"
+                                                    "<br>%{customdata} rows<extra></extra>"),
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                   line={"dash": "dash", "color": "#999"})])
+    fig.update_xaxes(title_text="mean predicted probability" if binary else "confidence",
+                     range=[0, 1])
+    fig.update_yaxes(title_text="observed frequency" if binary else "accuracy", range=[0, 1.02])
+    return fig.update_layout(title="Reliability", height=420,
                              legend={"orientation": "h", "y": -0.25, "x": 0})
 
 

@@ -75,6 +75,22 @@ def evaluation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=repeats, default=None, metavar="R",
                    help="make the K-fold cut R times (R x K fold scores: more power to tell "
                         "frameworks apart, R times the fits; default: 2 with folds)")
+    p.add_argument("--threshold", default=None, metavar="auto|tuned|CUT",
+                   help="binary tasks: the decision threshold, tuned out of fold per model "
+                        "(auto: when the minority class is under 30 %%) or fixed")
+    p.add_argument("--calibrate", default=None, choices=["none", "sigmoid", "isotonic"],
+                   help="calibrate the probabilities out of fold (default: none)")
+    p.add_argument("--class-weight", default=None, choices=["none", "balanced"],
+                   help="weight the classes in every fit (default: none)")
+
+
+def threshold_option(text: str | None) -> str | float | None:
+    """--threshold's value checked (auto, tuned or a cut in (0, 1)); None when not given."""
+    if text is None:
+        return None
+    from modeldev.evaluation.thresholds import parse_threshold
+
+    return parse_threshold(text)
 
 
 def progress_display(args: argparse.Namespace, make: Callable[[], AbstractContextManager[EventSink]]

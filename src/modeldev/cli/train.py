@@ -11,6 +11,7 @@ from modeldev.cli.common import (
     emit_json,
     evaluation_options,
     session_options,
+    threshold_option,
 )
 
 
@@ -84,6 +85,8 @@ def run_train(args: argparse.Namespace) -> int:
                     primary_metric=args.primary_metric, seed=args.seed, device=args.device,
                     experiment=args.experiment, project=args.project, cv=args.cv,
                     repeats=args.repeats, equivalence_margin=args.equivalence_margin,
+                    threshold=threshold_option(args.threshold), calibration=args.calibrate,
+                    class_weight=args.class_weight,
                     workers=args.workers, framework_timeout=args.framework_timeout)
                 result = run_phase1(request, settings, on_event=progress,
                                     should_stop=should_stop)

@@ -11,6 +11,7 @@ from modeldev.cli.common import (
     emit_json,
     evaluation_options,
     session_options,
+    threshold_option,
 )
 
 
@@ -56,7 +57,8 @@ def run_tune(args: argparse.Namespace) -> int:
         primary_metric=args.primary_metric, workers=args.workers,
         dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,
         resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment,
-        cv=args.cv, repeats=args.repeats)
+        cv=args.cv, repeats=args.repeats, threshold=threshold_option(args.threshold),
+        calibration=args.calibrate, class_weight=args.class_weight)
     with session_log(settings, "tune") as session:
         args.session_log = session.log_path
         with progress_display(args, lambda: TuneProgress(session.terminal)) as progress:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from modeldev.config import Limits
+from modeldev.data import caps
+from modeldev.data.isolated import parse_in_child
+from modeldev.data.parsing import parse_file
+from modeldev.data.paths import confine, read_small_file
 from modeldev.errors import InputError
 
-_SCAN_CHUNK = 1 << 20
 DEMOS = {
     "breast_cancer": ("load_breast_cancer", "binary"),
     "wine": ("load_wine", "multiclass"),
@@ -55,21 +57,32 @@ def load_demo(name: str) -> Source:
 def load_table(path: str | Path, limits: Limits | None = None) -> Source:
     """Read a CSV or Parquet file, refusing unreadable or empty files with the reason.
 
-    With `limits`, the row and column caps are checked before the table is read: from the
-    Parquet footer, or from a CSV's header and a newline count that stops past the cap.
+    With `limits`, the row, column and decoded-size caps are checked before the table is read
+    (`data.caps`), and with `limits.isolate` the parse runs in a memory-limited child process
+    (`data.isolated`). Nested Parquet columns and over-long CSV headers are always refused.
     """
     p = Path(path).expanduser()
     if not p.is_file():
-        raise InputError(f"Could not read {p}: no such file.")
+        reason = "not a regular file" if p.exists() else "no such file"
+        raise InputError(f"Could not read {p}: {reason}.")
     suffix = p.suffix.lower()
+    caps_of = limits or Limits()
+    shape: caps.Shape | None
     if suffix in (".parquet", ".pq"):
-        if limits is not None:
-            _check_caps(p, *_parquet_shape(p), limits)
-        frame = _read_parquet(p)
+        kind, sep = "parquet", ""
+        shape = caps.parquet_shape(p, caps_of)
     elif suffix in (".csv", ".txt", ".tsv"):
-        frame = _read_csv(p, "\t" if suffix == ".tsv" else ",", limits)
+        kind, sep = "csv", "\t" if suffix == ".tsv" else ","
+        header = _csv_header(p, sep, caps_of)
+        shape = caps.csv_shape(p, sep, len(header), caps_of) if limits is not None else None
     else:
         raise InputError(f"Could not read {p}: expected a .csv or .parquet file, got '{suffix}'.")
+    if limits is not None and shape is not None:
+        caps.check(p, shape, limits)
+    if limits is not None and limits.isolate:
+        frame = parse_in_child(p, kind, sep, limits)
+    else:
+        frame = parse_file(p, kind, sep)
     _refuse_duplicate_columns(frame.columns, p)
     if frame.shape[1] == 0:
         raise InputError(f"Could not read {p}: it has no columns.")
@@ -78,87 +91,17 @@ def load_table(path: str | Path, limits: Limits | None = None) -> Source:
     return Source(frame=frame, name=p.stem, origin=str(p.resolve()))
 
 
-def _check_caps(p: Path, rows: int | None, columns: int, limits: Limits) -> None:
-    """Refuse a table over the caps before it is read (rows None: more than the cap)."""
-    if columns > limits.max_columns:
-        raise InputError(f"Too many columns: {p.name} has {columns:,} columns, the limit is "
-                         f"{limits.max_columns:,}.")
-    if rows is None or rows > limits.max_rows:
-        count = f"more than {limits.max_rows:,}" if rows is None else f"{rows:,}"
-        raise InputError(f"Too many rows: {p.name} has {count} rows, the limit is "
-                         f"{limits.max_rows:,}.")
-
-
-def _parquet_shape(p: Path) -> tuple[int, int]:
-    """Rows and columns from the Parquet footer alone (a pandas index column not counted)."""
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.ParquetFile(p).metadata
-        schema = meta.schema.to_arrow_schema()
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"Could not read {p}: {reason}.") from None
-    pandas_meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}") or b"{}")
-    index = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
-    return meta.num_rows, len([n for n in schema.names if n not in index])
-
-
-def _csv_rows(p: Path, cap: int, sep: str) -> int | None:
-    """A CSV's data rows, or None past `cap`: a bounded scan that stops there, no table built.
-
-    Newlines are counted in 1 MiB chunks; only where that count passes the cap and the file
-    quotes fields (a quoted field may hold newlines) are records counted by the csv module.
-    """
-    lines, quoted, last = 0, False, b"\n"
+def _csv_header(p: Path, sep: str, limits: Limits) -> list[str]:
+    """The CSV's column names (bounded read), after refusing empty and binary files."""
     with p.open("rb") as fh:
-        while lines <= cap + 1 and (chunk := fh.read(_SCAN_CHUNK)):
-            lines += chunk.count(b"\n")
-            quoted = quoted or b'"' in chunk
-            last = chunk[-1:]
-    rows = lines - 1 + (last != b"\n")  # the header is no row; a last line may lack its newline
-    if rows > cap and quoted:
-        with p.open(newline="", encoding="utf-8", errors="replace") as text:
-            records = csv.reader(text, delimiter=sep)
-            rows = sum(1 for _ in itertools.islice(records, cap + 2)) - 1
-    return None if rows > cap else rows
-
-
-def _csv_header(p: Path, sep: str) -> list[str]:
-    """The column names of the CSV's first record (read whole, however long)."""
-    try:
-        with p.open(newline="", encoding="utf-8-sig", errors="replace") as text:
-            return [h.strip() for h in next(csv.reader(text, delimiter=sep))]
-    except (csv.Error, StopIteration) as exc:
-        raise InputError(f"Could not read {p}: {exc}.") from None
-
-
-def _read_csv(p: Path, sep: str, limits: Limits | None = None) -> pd.DataFrame:
-    head = p.open("rb").read(8192)
+        head = fh.read(8192)
     if not head.strip():
         raise InputError(f"Could not read {p}: the file is empty.")
     if b"\x00" in head:
         raise InputError(f"Could not read {p}: it is not a text CSV file (binary content).")
-    header = _csv_header(p, sep)
+    header = caps.csv_header(p, sep, limits)
     _refuse_duplicate_columns(pd.Index(header), p)
-    if limits is not None:
-        _check_caps(p, _csv_rows(p, limits.max_rows, sep), len(header), limits)
-    try:
-        return pd.read_csv(p, sep=sep, engine="pyarrow")
-    except Exception:  # pyarrow is strict on ragged or oddly quoted files: retry with the C parser
-        try:
-            return pd.read_csv(p, sep=sep, low_memory=False)
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"Could not read {p}: {reason}.") from None
-
-
-def _read_parquet(p: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(p)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"Could not read {p}: {reason}.") from None
+    return header
 
 
 def _refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
@@ -169,20 +112,27 @@ def _refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
 
 def _context_data_file(p: Path, outputs: dict) -> Path:
     """The feature file a context names (a relative path is relative to the context file)."""
-    data_file = Path(outputs.get("feature_data_path") or "")
+    data_file = Path(str(outputs.get("feature_data_path") or ""))
     return data_file if data_file.is_absolute() else p.parent / data_file
 
 
 def load_context(path: str | Path, limits: Limits | None = None,
-                 copies: Path | None = None) -> Source:
+                 copies: Path | None = None, roots: Sequence[str | Path] | None = None) -> Source:
     """Load the feature table that `pipeline_context.json` names in `epoch_004_outputs`
-    (from `copies`, a folder holding a logged copy of it, when it is not where it names)."""
+    (from `copies`, a folder holding a logged copy of it, when it is not where it names).
+
+    The context file is read only as a small regular file; with `roots`, the feature file it
+    names must lie under one of them (a browser user's context, `data.paths.confine`).
+    """
     p = Path(path).expanduser()
     try:
-        ctx = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
+        ctx = json.loads(read_small_file(p, what="pipeline context"))
+    except ValueError as exc:
         raise InputError(f"Could not read pipeline context {p}: {exc}.") from None
+    if not isinstance(ctx, dict):
+        raise InputError(f"Could not read pipeline context {p}: it is not a JSON object.")
     outputs = ctx.get("epoch_004_outputs") or {}
+    outputs = outputs if isinstance(outputs, dict) else {}
     data_path = outputs.get("feature_data_path")
     target = outputs.get("target_variable")
     if not data_path or not target:
@@ -190,6 +140,8 @@ def load_context(path: str | Path, limits: Limits | None = None,
             f"Pipeline context {p} lacks epoch_004_outputs.feature_data_path or .target_variable."
         )
     data_file = _context_data_file(p, outputs)
+    if roots is not None:
+        data_file = confine(data_file, roots)
     if not data_file.is_file() and copies is not None and (copies / data_file.name).is_file():
         data_file = copies / data_file.name
     src = load_table(data_file, limits)
@@ -229,8 +181,10 @@ def load_source(data: str | None = None, demo: str | None = None, context: str |
     raise InputError("Name the data: one of --data FILE, --demo NAME or --context FILE.")
 
 
-def reload_source(origin: str, expected_hash: str, copies: Path | None = None) -> Source:
-    """Load a table again from where a session got it, refusing if it has changed since.
+def reload_source(origin: str, expected_hash: str, copies: Path | None = None,
+                  limits: Limits | None = None) -> Source:
+    """Load a table again from where a session got it, refusing if it has changed since
+    (with `limits`: capped, and parsed in a child where they say so).
 
     `copies` is a folder that may hold the session's own copies of its files (`source_files`,
     logged with it to a tracking server): each is read there when it is not at its origin on
@@ -240,10 +194,10 @@ def reload_source(origin: str, expected_hash: str, copies: Path | None = None) -
         src = load_demo(origin.removeprefix("demo:"))
     elif origin.startswith("context:"):
         src = load_context(_here_or_copy(Path(origin.removeprefix("context:")), copies),
-                           copies=copies)
+                           limits, copies=copies)
         src.origin = origin
     else:
-        src = load_table(_here_or_copy(Path(origin), copies))
+        src = load_table(_here_or_copy(Path(origin), copies), limits)
         src.origin = src.origin if Path(origin).is_file() else origin
     if dataset_hash(src.frame) != expected_hash:
         raise InputError(f"The data at {origin} changed since the Phase 1 session "
@@ -280,8 +234,8 @@ def source_files(origin: str) -> list[Path]:
     if origin.startswith("context:"):
         ctx = Path(origin.removeprefix("context:"))
         try:
-            outputs = json.loads(ctx.read_text()).get("epoch_004_outputs") or {}
-        except (OSError, ValueError, AttributeError):
+            outputs = json.loads(read_small_file(ctx)).get("epoch_004_outputs") or {}
+        except (InputError, ValueError, AttributeError):
             return []
         found = [ctx, _context_data_file(ctx, outputs)]
     else:

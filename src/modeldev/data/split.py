@@ -48,11 +48,19 @@ class TrainingRows:
     plan: ColumnPlan
     classes: list
     seed: int
+    class_weights: np.ndarray | None = None  # per class, when the fit weights classes
 
     @property
     def n_classes(self) -> int:
         """Number of classes (0 for regression)."""
         return len(self.classes)
+
+
+def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """scikit-learn's "balanced" class weights of these rows: rows / (classes x class rows),
+    and 0 for a class the rows lack."""
+    counts = np.bincount(y.astype(np.int64), minlength=n_classes).astype(float)
+    return np.divide(len(y), n_classes * counts, out=np.zeros(n_classes), where=counts > 0)
 
 
 @dataclass
@@ -69,6 +77,7 @@ class Split:
     cv_folds: int  # K, or 0 for the single holdout split
     seed: int = DEFAULT_SEED
     repeats: int = 1  # R: the K-fold cut made R times (1 with the holdout split)
+    class_weight: str | None = None  # "balanced": every fit weights the classes
     classes: list = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
@@ -83,9 +92,11 @@ class Split:
         return self.cv_folds == 0
 
     def _rows(self, positions: np.ndarray) -> TrainingRows:
-        return TrainingRows(self.X_dev.iloc[positions].reset_index(drop=True),
-                            self.y_dev[positions], self.task, self.plan, list(self.classes),
-                            self.seed)
+        y = self.y_dev[positions]
+        weights = (balanced_weights(y, self.n_classes)
+                   if self.class_weight == "balanced" and self.task != "regression" else None)
+        return TrainingRows(self.X_dev.iloc[positions].reset_index(drop=True), y, self.task,
+                            self.plan, list(self.classes), self.seed, weights)
 
     def fold_rows(self, fold: int) -> TrainingRows:
         """The training rows of fold `fold`."""
@@ -218,7 +229,7 @@ def make_folds(y_dev: np.ndarray, task: str, cv_folds: int, seed: int,
 
 
 def make_split(data: Prepared, seed: int = DEFAULT_SEED, cv: int | None = None,
-               repeats: int | None = 1) -> Split:
+               repeats: int | None = 1, class_weight: str | None = None) -> Split:
     """Hold out 20 % for test (seeded, stratified), then R x K folds of the rest (`cv`: None =
     auto, 0 = one holdout split; `repeats`: None = auto)."""
     y, classes = encode_target(data.y, data.task)
@@ -234,4 +245,13 @@ def make_split(data: Prepared, seed: int = DEFAULT_SEED, cv: int | None = None,
         X_test=X.iloc[test].reset_index(drop=True), y_test=y[test], task=data.task,
         plan=data.plan, folds=make_folds(y[dev], data.task, folds_k, seed, n_repeats),
         cv_folds=folds_k, seed=seed, repeats=n_repeats, classes=classes,
-        notices=[notice] if notice else [])
+        class_weight=check_class_weight(class_weight), notices=[notice] if notice else [])
+
+
+def check_class_weight(value: str | None) -> str | None:
+    """`--class-weight`'s value: none (None) or balanced."""
+    if value in (None, "", "none"):
+        return None
+    if value != "balanced":
+        raise InputError(f"--class-weight must be none or balanced, not {value!r}.")
+    return value

@@ -5,7 +5,8 @@ on a thousand rows, most of it checks). Every tuning trial scores every staged v
 fold, and a bootstrap recomputes a metric about a thousand times, so these compute the same
 definitions directly: accuracy, precision, recall and F1 from the confusion matrix, with
 scikit-learn's formulas, averaging and zero-division handling (0), the binary ROC AUC as the
-Mann-Whitney rank statistic, and the log loss with scikit-learn's clipping.
+Mann-Whitney rank statistic, average precision as scikit-learn steps the precision-recall
+curve, the Brier score, and the log loss with scikit-learn's clipping.
 tests/test_metrics.py checks them against scikit-learn on random and degenerate inputs.
 """
 
@@ -59,6 +60,33 @@ def binary_roc_auc(y: np.ndarray, score: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(score)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the precision-recall curve of the positive class, as scikit-learn steps it:
+    the sum over distinct scores (descending) of the recall gained times the precision there;
+    0 when no row is positive."""
+    positive = np.asarray(y) == 1
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return 0.0
+    order = np.argsort(-np.asarray(score, dtype=float), kind="mergesort")
+    hits = positive[order]
+    ranked = np.asarray(score, dtype=float)[order]
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # end of each tie group
+    tp = np.cumsum(hits)[last]
+    precision = tp / (last + 1)
+    recall_gain = np.diff(np.r_[0, tp]) / n_pos
+    return float(np.sum(recall_gain * precision))
+
+
+def brier(y: np.ndarray, proba: np.ndarray, binary: bool) -> float:
+    """Mean squared distance of the probabilities from the true class: of the positive class's
+    probability for binary, summed over the classes for multiclass (scikit-learn's)."""
+    onehot = np.eye(proba.shape[1])[np.asarray(y, dtype=np.int64)]
+    if binary:
+        return float(np.mean((proba[:, 1] - onehot[:, 1]) ** 2))
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray) -> float:

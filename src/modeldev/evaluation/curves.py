@@ -1,4 +1,5 @@
-"""Curves and counts for the per-model detail: confusion matrix, ROC and precision-recall."""
+"""Curves and counts for the per-model detail: confusion matrix, ROC, precision-recall (with
+the decision threshold's point) and the reliability of the probabilities."""
 
 from __future__ import annotations
 
@@ -41,3 +42,29 @@ def class_curves(y: np.ndarray, proba: np.ndarray, kind: str) -> list[Curve]:
             value = float(skm.average_precision_score(truth, proba[:, k]))
         curves.append(Curve(int(k), x, yy, value))
     return curves
+
+
+def operating_point(y: np.ndarray, score: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(recall, precision) of the positive class when rows above `threshold` are positive."""
+    truth, called = np.asarray(y) == 1, np.asarray(score, dtype=float) > threshold
+    tp = float(np.sum(truth & called))
+    return (tp / max(float(truth.sum()), 1.0), tp / float(called.sum()) if called.any() else 1.0)
+
+
+def reliability(y: np.ndarray, proba: np.ndarray, bins: int = 10
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reliability of the probabilities in quantile bins: mean predicted probability, observed
+    frequency and rows per bin; the positive class for binary, the most probable class (its
+    probability against how often it is right) for multiclass."""
+    proba, y = np.asarray(proba, dtype=float), np.asarray(y)
+    if proba.shape[1] == 2:
+        p, hit = proba[:, 1], (y == 1).astype(float)
+    else:
+        p, hit = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float)
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
+    keep = np.bincount(which, minlength=len(edges)) > 0
+    counts = np.bincount(which, minlength=len(edges))[keep]
+    mean_p = np.bincount(which, weights=p, minlength=len(edges))[keep] / counts
+    freq = np.bincount(which, weights=hit, minlength=len(edges))[keep] / counts
+    return mean_p, freq, counts

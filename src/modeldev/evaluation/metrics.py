@@ -4,7 +4,10 @@ Definitions (also in the README):
 - binary precision / recall / f1_score are for the positive class, the second of the two sorted
   class labels (1 for a 0/1 target); multiclass uses the support-weighted average.
 - roc_auc is computed from probabilities: the positive class's for binary, one-vs-rest weighted
-  for multiclass. log_loss uses the full probability matrix.
+  for multiclass. log_loss uses the full probability matrix. average_precision (the area under
+  the precision-recall curve) likewise; brier_score is the mean squared error of the positive
+  class's probability (binary) or of the whole probability vector (multiclass). These four do
+  not depend on the decision threshold; the label metrics do.
 - mape is scikit-learn's mean_absolute_percentage_error: a fraction (0.1 means 10 %).
 - training_time is fit seconds; inference_time_ms the median milliseconds to score 1,000 rows
   after a warm-up; model_size_mb the size of the saved model folder; gpu_used 1 only when the
@@ -55,6 +58,8 @@ _REGISTRY: dict[str, Metric] = {
         Metric("f1_score", True, _C, bounds=UNIT),
         Metric("roc_auc", True, _C, needs_proba=True, bounds=UNIT),
         Metric("log_loss", False, _C, needs_proba=True),
+        Metric("average_precision", True, _C, charted=False, needs_proba=True, bounds=UNIT),
+        Metric("brier_score", False, _C, charted=False, needs_proba=True, bounds=(0.0, 2.0)),
         Metric("mse", False, _R),
         Metric("rmse", False, _R),
         Metric("mae", False, _R),
@@ -153,7 +158,7 @@ def compute_metrics(
         counted = classification.label_metrics(classification.confusion_counts(y, p, k),
                                                binary=task == "binary")
         out.update({n: counted[n] for n in wanted if n in counted})
-    if any(n in ("roc_auc", "log_loss") for n in wanted):
+    if any(n in _PROBABILITY_METRICS for n in wanted):
         probs = _probability_metrics(task, y, y_proba, list(range(k)))
         out.update({n: probs[n] for n in wanted if n in probs})
     return out
@@ -167,6 +172,7 @@ _REGRESSION: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "mape": lambda y, p: skm.mean_absolute_percentage_error(y, p),
 }
 _LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score"})
+_PROBABILITY_METRICS = frozenset({"roc_auc", "log_loss", "average_precision", "brier_score"})
 ROW_SUM_TOLERANCE = 1e-6  # float32 nets' rows sum to 1 +- 1e-7
 
 
@@ -174,7 +180,7 @@ def _probability_metrics(
     task: str, y: np.ndarray, proba: np.ndarray | None, labels: list[int]
 ) -> dict[str, float]:
     if proba is None:
-        return {"roc_auc": float("nan"), "log_loss": float("nan")}
+        return dict.fromkeys(_PROBABILITY_METRICS, float("nan"))
     proba = np.clip(np.asarray(proba, float), 0.0, 1.0)
     sums = proba.sum(axis=1, keepdims=True)
     # only rows that are not probabilities already: dividing every row by a sum one float step
@@ -184,13 +190,28 @@ def _probability_metrics(
         proba = np.where(off, proba / np.where(sums > 0, sums, 1.0), proba)
     if task == "binary":
         auc = classification.binary_roc_auc(y, proba[:, 1])
+        ap = classification.average_precision(y, proba[:, 1])
     else:
         try:
             auc = skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted",
                                     labels=labels)
         except ValueError:  # a split with one class present has no ROC curve
             auc = float("nan")
-    return {"roc_auc": float(auc), "log_loss": classification.log_loss(y, proba)}
+        ap = _weighted_average_precision(y, proba)
+    return {"roc_auc": float(auc), "log_loss": classification.log_loss(y, proba),
+            "average_precision": ap,
+            "brier_score": classification.brier(y, proba, binary=task == "binary")}
+
+
+def _weighted_average_precision(y: np.ndarray, proba: np.ndarray) -> float:
+    """One-vs-rest average precision per class, weighted by the class's rows (scikit-learn's
+    `average="weighted"` on the one-hot labels)."""
+    support = np.bincount(y.astype(np.int64), minlength=proba.shape[1])
+    if support.sum() == 0:
+        return 0.0
+    per_class = [classification.average_precision((y == k).astype(int), proba[:, k])
+                 for k in range(proba.shape[1])]
+    return float(np.average(per_class, weights=support))
 
 
 def finite_or_none(values: Mapping[str, float | None]) -> dict[str, float | None]:

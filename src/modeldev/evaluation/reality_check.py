@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from modeldev.evaluation.multiple import corrected_t, exceedance_p, rotation_max_t
-from modeldev.evaluation.scoring import metric_of_outputs
-from modeldev.evaluation.selection import LABEL_METRICS, sign_of
+from modeldev.evaluation.selection import LABEL_METRICS, difference_statistic, sign_of
 from modeldev.evaluation.statistics import (
     ALPHA,
     Scores,
@@ -38,6 +38,7 @@ from modeldev.evaluation.statistics import (
     corrected_paired_ttest,
     percentile_interval,
 )
+from modeldev.evaluation.thresholds import per_row
 
 VERDICTS = ("better", "no_difference", "worse")
 FOLD_METHOD = ("reality check over every combination (White; studentized as Hansen's SPA): "
@@ -105,16 +106,15 @@ def fold_verdict(combinations: Mapping[str, Scores], chosen: str, baseline: Scor
                        f"{FOLD_METHOD}; {m} fold scores")
 
 
-def row_verdict(metric: str, task: str, y: np.ndarray, tuned: np.ndarray,
-                baseline: np.ndarray, n_classes: int | None, n_compared: int,
-                seed: int) -> GridVerdict:
-    """The verdict on one holdout split's validation rows, Bonferroni over `n_compared`."""
-    def statistic(yy: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-        return (metric_of_outputs(metric, task, yy, a, n_classes)
-                - metric_of_outputs(metric, task, yy, b, n_classes))
-
-    observed = statistic(y, tuned, baseline)
-    dist, dropped = bootstrap_distribution(statistic, (y, tuned, baseline), seed)
+def row_verdict(metric: str, task: str, y: np.ndarray, tuned: np.ndarray, tuned_cut: Any,
+                baseline: np.ndarray, baseline_cut: Any, n_classes: int | None,
+                n_compared: int, seed: int) -> GridVerdict:
+    """The verdict on one holdout split's validation rows, Bonferroni over `n_compared`; each
+    side's binary labels at its cut (a float, one per row, or None for the argmax)."""
+    statistic = difference_statistic(metric, task, n_classes)
+    data = (y, tuned, baseline, per_row(tuned_cut, len(y)), per_row(baseline_cut, len(y)))
+    observed = statistic(*data)
+    dist, dropped = bootstrap_distribution(statistic, data, seed)
     if not math.isfinite(observed) or dist.size < 2:
         return untested("the validation rows gave no finite difference")
     se = float(dist.std(ddof=1))

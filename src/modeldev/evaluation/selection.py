@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from modeldev.evaluation.statistics import (
     paired_bootstrap,
     percentile_interval,
 )
+from modeldev.evaluation.thresholds import per_row
 
 SELECTION_RULE = (
     "the best cross-validated mean of the primary metric wins (means within the tie band, one "
@@ -192,16 +194,20 @@ def select_by_folds(fold_scores: Mapping[str, Sequence[float]], metric: str, n_t
 
 
 def select_by_rows(outputs: Mapping[str, np.ndarray], y: np.ndarray, task: str, metric: str,
-                   n_classes: int | None, seed: int, margin: float | None = None) -> Selection:
-    """The winner and its tier from outputs on one shared validation split (holdout)."""
-    means = {n: metric_of_outputs(metric, task, y, out, n_classes) for n, out in outputs.items()}
+                   n_classes: int | None, seed: int, margin: float | None = None,
+                   cuts: Mapping[str, Any] | None = None) -> Selection:
+    """The winner and its tier from outputs on one shared validation split (holdout); binary
+    labels at each framework's cuts (`cuts`: a float or one per row; absent: the argmax)."""
+    cuts = cuts or {}
+    means = {n: metric_of_outputs(metric, task, y, out, n_classes, cuts.get(n))
+             for n, out in outputs.items()}
     ranked, band = rank_by_means(means, metric, len(y))
     if not ranked:
         return _selection(ranked, means, metric, "holdout", [])
     winner = ranked[0]
     margin = default_margin(metric, means[winner]) if margin is None else margin
     resamples = T.resample_rows({n: outputs[n] for n in ranked}, y, task, metric, n_classes,
-                                sign_of(metric), seed)
+                                sign_of(metric), seed, cuts=cuts)
     p_tier = T.row_tier_p(resamples)
     comparisons = []
     for n in ranked[1:]:
@@ -229,10 +235,24 @@ def _bootstrap_equivalence(dist: np.ndarray, margin: float) -> Equivalence | Non
 
 
 def paired_difference(metric: str, task: str, y: np.ndarray, a: np.ndarray, b: np.ndarray,
-                      n_classes: int | None, seed: int) -> PairedTest:
-    """metric(a) - metric(b) on the same rows, with a paired bootstrap interval and p-value."""
-    def statistic(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> float:
-        return (metric_of_outputs(metric, task, yy, aa, n_classes)
-                - metric_of_outputs(metric, task, yy, bb, n_classes))
+                      n_classes: int | None, seed: int,
+                      cuts: tuple[Any, Any] = (None, None)) -> PairedTest:
+    """metric(a) - metric(b) on the same rows, with a paired bootstrap interval and p-value;
+    binary labels at each side's cut (a float, one per row, or None for the argmax)."""
+    return paired_bootstrap(difference_statistic(metric, task, n_classes),
+                            (y, a, b, *(per_row(c, len(y)) for c in cuts)), seed,
+                            bounds=_difference_bounds(metric))
 
-    return paired_bootstrap(statistic, (y, a, b), seed, bounds=_difference_bounds(metric))
+
+def difference_statistic(metric: str, task: str, n_classes: int | None) -> Any:
+    """metric(a) - metric(b) of rows (y, a, b, cut of a, cut of b)."""
+    def statistic(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray, ta: np.ndarray,
+                  tb: np.ndarray) -> float:
+        return (metric_of_outputs(metric, task, yy, aa, n_classes, _cut(ta))
+                - metric_of_outputs(metric, task, yy, bb, n_classes, _cut(tb)))
+
+    return statistic
+
+
+def _cut(rows: np.ndarray) -> np.ndarray | None:
+    return None if np.isnan(rows).all() else rows

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from modeldev.evaluation.multiple import exceedance_p, max_t_p
 from modeldev.evaluation.scoring import metric_of_outputs
 from modeldev.evaluation.statistics import BOOTSTRAP_RESAMPLES, joint_bootstrap
+from modeldev.evaluation.thresholds import per_row
 
 FOLD_METHOD = ("comparison with the best (Hsu): one-sided corrected t's against every other "
                "framework at once, exact max-t critical values by random rotation")
@@ -57,14 +59,20 @@ class RowResamples:
 
 def resample_rows(outputs: Mapping[str, np.ndarray], y: np.ndarray, task: str, metric: str,
                   n_classes: int | None, sign: float, seed: int,
-                  n_resamples: int = BOOTSTRAP_RESAMPLES) -> RowResamples:
-    """The metric of every framework's validation outputs on the same row resamples."""
+                  n_resamples: int = BOOTSTRAP_RESAMPLES,
+                  cuts: Mapping[str, Any] | None = None) -> RowResamples:
+    """The metric of every framework's validation outputs on the same row resamples (binary
+    labels at each framework's per-row cuts, where it has them)."""
     names = list(outputs)
+    cut_rows = [per_row((cuts or {}).get(n), len(y)) for n in names]
 
-    def statistic(yy: np.ndarray, *outs: np.ndarray) -> np.ndarray:
-        return np.array([metric_of_outputs(metric, task, yy, o, n_classes) for o in outs])
+    def statistic(yy: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        outs, rows = arrays[:len(names)], arrays[len(names):]
+        return np.array([metric_of_outputs(metric, task, yy, o, n_classes,
+                                           None if np.isnan(t).all() else t)
+                         for o, t in zip(outs, rows, strict=True)])
 
-    data = (y, *(outputs[n] for n in names))
+    data = (y, *(outputs[n] for n in names), *cut_rows)
     values, dropped = joint_bootstrap(statistic, data, seed, n_resamples)
     return RowResamples(names, sign * statistic(*data), sign * values, dropped)
 

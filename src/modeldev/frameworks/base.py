@@ -76,21 +76,29 @@ class FittedModel:
     fallback_reason: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     fit_params: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None  # binary: the positive class above it; None: the argmax
+    calibrator: Any = None  # evaluation.calibration.Calibrator, applied to the probabilities
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Apply the fitted preprocessing to raw rows."""
         return np.asarray(self.preprocessor.transform(X), dtype=np.float32)
 
     def outputs(self, Xt: np.ndarray) -> np.ndarray:
-        """Class probabilities (classification) or floats (regression) of preprocessed rows."""
+        """Class probabilities (calibrated, when a calibrator was chosen) or floats
+        (regression) of preprocessed rows."""
         if self.task == "regression":
             return np.asarray(self.core.predict(Xt), dtype=float).ravel()
-        return np.asarray(self.core.predict_proba(Xt), dtype=float)
+        proba = np.asarray(self.core.predict_proba(Xt), dtype=float)
+        return self.calibrator.apply(proba) if self.calibrator is not None else proba
 
     def predict_encoded(self, X: pd.DataFrame) -> np.ndarray:
-        """Class indices (classification) or floats (regression)."""
+        """Class indices (at the decision threshold, for binary) or floats (regression)."""
         out = self.outputs(self.transform(X))
-        return out if self.task == "regression" else out.argmax(axis=1)
+        if self.task == "regression":
+            return out
+        if self.task == "binary" and self.threshold is not None:
+            return (out[:, 1] > self.threshold).astype(np.int64)
+        return out.argmax(axis=1)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
         """Class probabilities in `classes` order; None for regression."""
@@ -121,6 +129,13 @@ class FittedModel:
         if len(names) != len(values):
             names = [f"feature {i}" for i in range(len(values))]
         return names, values.tolist()
+
+
+def class_weight_dict(rows: TrainingRows) -> dict[int, float] | None:
+    """The rows' class weights as scikit-learn's `class_weight` takes them (None: unweighted)."""
+    if rows.class_weights is None:
+        return None
+    return {k: float(w) for k, w in enumerate(rows.class_weights)}
 
 
 def coerce_params(params: dict[str, Any], schema: dict[str, ParamSpec]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from modeldev.frameworks.base import (
     Framework,
     ParamSpec,
     check_stages,
+    class_weight_dict,
     coerce_params,
 )
 
@@ -106,5 +107,7 @@ class LightGBMAdapter(Framework):
 def _fit(rows: TrainingRows, Xt: np.ndarray, kwargs: dict[str, Any], device: str) -> Any:
     from lightgbm import LGBMClassifier, LGBMRegressor
 
-    cls = LGBMRegressor if rows.task == "regression" else LGBMClassifier
-    return cls(device=device, **kwargs).fit(Xt, rows.y)
+    if rows.task == "regression":
+        return LGBMRegressor(device=device, **kwargs).fit(Xt, rows.y)
+    return LGBMClassifier(device=device, class_weight=class_weight_dict(rows),
+                          **kwargs).fit(Xt, rows.y)

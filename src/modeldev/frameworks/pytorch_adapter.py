@@ -139,13 +139,16 @@ def _tensors(Xt: np.ndarray, y: np.ndarray, core: TorchMLP, device: str) -> tupl
 
 
 def _train(core: TorchMLP, data: tuple[Any, Any, Any, Any], params: dict[str, Any],
-           ctx: FitContext, name: str) -> None:
+           ctx: FitContext, name: str, class_weights: np.ndarray | None = None) -> None:
     import torch
 
     X, y, Xv, yv = data
     net, patience, n = core.net, int(params["patience"]), int(params["epochs"])
     opt = torch.optim.Adam(net.parameters(), lr=float(params["learning_rate"]))
-    loss_fn = torch.nn.MSELoss() if core.task == "regression" else torch.nn.CrossEntropyLoss()
+    weight = None if class_weights is None else torch.as_tensor(
+        class_weights.astype(np.float32), device=X.device)
+    loss_fn = (torch.nn.MSELoss() if core.task == "regression"
+               else torch.nn.CrossEntropyLoss(weight=weight))
     gen = torch.Generator().manual_seed(ctx.seed)
     best, wait = float("inf"), 0
     for epoch in range(1, n + 1):
@@ -183,7 +186,7 @@ def _fit_on(device: str, Xt: np.ndarray, rows: TrainingRows, params: dict[str, A
     core.net.to(device)
     stopping = (None, None) if stop is None else _tensors(Xt[stop], rows.y[stop], core, device)
     data = (*_tensors(Xt[fit] if stop is not None else Xt, rows.y[fit], core, device), *stopping)
-    _train(core, data, params, ctx, name)
+    _train(core, data, params, ctx, name, rows.class_weights)
     core.net.to("cpu").eval()  # predictions and pickles work on CPU-only machines
     if device == "cuda":
         del data

@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 
 from modeldev.data.split import TrainingRows
-from modeldev.frameworks.base import FitContext, FittedModel, Framework, ParamSpec
+from modeldev.frameworks.base import (
+    FitContext,
+    FittedModel,
+    Framework,
+    ParamSpec,
+    class_weight_dict,
+)
 
 CLASSIFICATION = ("binary", "multiclass")
 
@@ -43,7 +49,8 @@ class LogisticRegressionAdapter(Framework):
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=float(params["C"]), solver=params["solver"],
-                                   max_iter=int(params["max_iter"]), random_state=ctx.seed)
+                                   max_iter=int(params["max_iter"]), random_state=ctx.seed,
+                                   class_weight=class_weight_dict(rows))
         return model.fit(Xt, rows.y), "cpu"
 
 
@@ -85,7 +92,9 @@ class RandomForestAdapter(Framework):
                     max_depth=None if depth is None else int(depth),
                     min_samples_split=int(params["min_samples_split"]),
                     min_samples_leaf=int(params["min_samples_leaf"]),
-                    random_state=ctx.seed, n_jobs=ctx.n_threads or -1)
+                    random_state=ctx.seed, n_jobs=ctx.n_threads or -1,
+                    **({"class_weight": class_weight_dict(rows)} if rows.task != "regression"
+                       else {}))
         model.fit(Xt, rows.y)
         # sklearn sums the trees' outputs in whatever order its threads finish, so predictions
         # with n_jobs > 1 can differ in the last bit from run to run; one thread sums them in

@@ -165,6 +165,7 @@ class TensorFlowNetAdapter(NetFramework):
             data = (Xt[fit] if stop is not None else Xt, _targets(rows.y[fit], core))
             core.stopped_reason_ = tensorflow_loop.train(
                 tf, keras, model, data, stopping, params, ctx,
-                _epoch_reporter(core, ctx, self.name, int(params["epochs"])))
+                _epoch_reporter(core, ctx, self.name, int(params["epochs"])),
+                None if rows.task == "regression" else rows.class_weights)
         core.fallback_reason_ = reason
         return core, device

@@ -20,8 +20,10 @@ from modeldev.frameworks.base import FitContext
 
 def train(tf: Any, keras: Any, model: Any, data: tuple[np.ndarray, np.ndarray],
           stopping: tuple[np.ndarray, np.ndarray] | None, params: dict[str, Any],
-          ctx: FitContext, on_epoch: Callable[[int, float, float], bool]) -> str | None:
-    """Train `model` on `data`; early stopping on `stopping` restores the best weights.
+          ctx: FitContext, on_epoch: Callable[[int, float, float], bool],
+          class_weights: np.ndarray | None = None) -> str | None:
+    """Train `model` on `data`; early stopping on `stopping` restores the best weights; with
+    `class_weights` each row's loss is weighted by its class's weight.
 
     `on_epoch(epoch, loss, val_loss)` is called after every epoch and returns True to stop
     (a cancel). Returns why training ended early: "early_stopping", "cancelled" or None.
@@ -33,11 +35,14 @@ def train(tf: Any, keras: Any, model: Any, data: tuple[np.ndarray, np.ndarray],
     opt.build(model.trainable_variables)
     X, y = tf.constant(data[0]), tf.constant(data[1])
     n, batch = len(data[0]), int(params["batch_size"])
-    train_epoch = _epoch_function(tf, model, loss_fn, opt, X, y, n, batch)
+    weights = None if class_weights is None else tf.constant(class_weights.astype(np.float32))
+    train_epoch = _epoch_function(tf, model, loss_fn, opt, X, y, n, batch, weights)
     stop_loss = None
     if stopping is not None:
         Xs, ys = tf.constant(stopping[0]), tf.constant(stopping[1])
-        stop_loss = tf.function(lambda: loss_fn(ys, model(Xs, training=False)))
+        ws = None if weights is None else tf.gather(weights, ys)
+        stop_loss = tf.function(lambda: loss_fn(ys, model(Xs, training=False),
+                                                sample_weight=ws))
     rng = np.random.default_rng(ctx.seed)
     patience, best, wait, best_weights = int(params["patience"]), float("inf"), 0, None
     for epoch in range(1, int(params["epochs"]) + 1):
@@ -61,7 +66,7 @@ def train(tf: Any, keras: Any, model: Any, data: tuple[np.ndarray, np.ndarray],
 
 
 def _epoch_function(tf: Any, model: Any, loss_fn: Any, opt: Any, X: Any, y: Any, n: int,
-                    batch: int) -> Any:
+                    batch: int, weights: Any = None) -> Any:
     """One epoch of mini-batch Adam over a given permutation, compiled once per model."""
     variables = model.trainable_variables
 
@@ -71,8 +76,9 @@ def _epoch_function(tf: Any, model: Any, loss_fn: Any, opt: Any, X: Any, y: Any,
         for start in tf.range(0, n, batch):
             idx = perm[start:start + batch]
             xb, yb = tf.gather(X, idx), tf.gather(y, idx)
+            wb = None if weights is None else tf.gather(weights, yb)
             with tf.GradientTape() as tape:
-                loss = loss_fn(yb, model(xb, training=True))
+                loss = loss_fn(yb, model(xb, training=True), sample_weight=wb)
             opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
             total += loss * tf.cast(tf.shape(idx)[0], tf.float32)
         return total / n

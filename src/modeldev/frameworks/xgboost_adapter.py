@@ -106,7 +106,11 @@ def _fit(rows: TrainingRows, Xt: np.ndarray, kwargs: dict[str, Any], device: str
     from xgboost import XGBClassifier, XGBRegressor
 
     cls = XGBRegressor if rows.task == "regression" else XGBClassifier
-    return cls(device=device, **kwargs).fit(Xt, rows.y)
+    w = rows.class_weights
+    if w is not None and rows.task == "binary":  # the positive class's weight, relative
+        return cls(device=device, scale_pos_weight=float(w[1] / w[0]), **kwargs).fit(Xt, rows.y)
+    weight = None if w is None else w[rows.y]
+    return cls(device=device, **kwargs).fit(Xt, rows.y, sample_weight=weight)
 
 
 def _fit_on_gpu(rows: TrainingRows, Xt: np.ndarray,

@@ -13,6 +13,8 @@ from modeldev.artifacts import atomic_write_text, to_jsonable
 EVENTS, LOG = "events.jsonl", "job.log"
 JOB_ENDED = "job_ended"  # the runner's last word: how the job ended, written before status.json
 HEARTBEAT = "heartbeat"  # epoch seconds, refreshed by the live job (other hosts read it)
+_TRACEBACK_START = "Traceback (most recent call last):"
+_CHAINED = ("During handling of the above exception", "The above exception was the direct")
 
 
 def append_event(folder: Path, event: dict[str, Any]) -> None:
@@ -78,8 +80,9 @@ def read_events(folder: Path, offset: int = 0) -> tuple[list[dict], int]:
     return events, offset + len(complete)
 
 
-def log_tail(folder: Path, lines: int = 40) -> str:
-    """The last `lines` lines of the job's log."""
+def log_tail(folder: Path, lines: int = 40, tracebacks: bool = True) -> str:
+    """The last `lines` lines of the job's log (without `tracebacks`: each one folded into
+    the line that names its error, for a page; the log itself keeps them)."""
     path = folder / LOG
     try:
         with open(path, "rb") as fh:
@@ -94,4 +97,26 @@ def log_tail(folder: Path, lines: int = 40) -> str:
     except FileNotFoundError:
         return ""
     text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+    kept = text.splitlines() if tracebacks else fold_tracebacks(text.splitlines())
+    return "\n".join(kept[-lines:]) if lines > 0 else ""
+
+
+def fold_tracebacks(lines: list[str]) -> list[str]:
+    """`lines` with every Python traceback reduced to its last line (the error and its
+    message), marked as kept in the server's log; a chain of them gives one line each."""
+    out: list[str] = []
+    inside = after = False
+    for line in lines:
+        if line.startswith(_TRACEBACK_START):
+            inside = True
+        elif inside and line[:1].isspace():
+            continue
+        elif inside:
+            out.append(f"{line}  [traceback in the server's log]")
+            inside, after = False, True
+        elif after and (not line.strip() or line.startswith(_CHAINED)):
+            continue
+        else:
+            out.append(line)
+            after = False
+    return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeldev.artifacts import write_json
-from modeldev.config import Limits, Settings, resolve_settings
+from modeldev.config import Limits, Settings, resolve_settings, scrub_credentials
 from modeldev.errors import (
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -79,6 +79,8 @@ def train_request(args: dict[str, Any], limits: Limits | None = None) -> TrainRe
         primary_metric=args.get("primary_metric"), seed=_seed(args),
         device=args.get("device") or "auto", experiment=args.get("experiment"),
         project=args.get("project"), cv=args.get("cv"), repeats=args.get("repeats"),
+        threshold=args.get("threshold"), calibration=args.get("calibration"),
+        class_weight=args.get("class_weight"),
         workers=args.get("workers"),
         framework_timeout=args.get("framework_timeout"))
 
@@ -216,7 +218,8 @@ def _record_failure(folder: Path, exc: BaseException, sink: JobSink, stopped: bo
     else:
         traceback.print_exception(exc)
         code = EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED
-        error = str(exc) if isinstance(exc, ModeldevError) else f"{type(exc).__name__}: {exc}"
+        error = one_line(str(exc) if isinstance(exc, ModeldevError)
+                         else f"{type(exc).__name__}: {exc}")
         state = "failed"
     if sink.parent_run_id and sink.settings is not None:
         _end_own_runs(sink.settings, sink.parent_run_id,
@@ -224,6 +227,11 @@ def _record_failure(folder: Path, exc: BaseException, sink: JobSink, stopped: bo
     if not (folder / STATUS).exists():
         return code
     return _record_end(folder, code, state=state, error=error, result=None)
+
+
+def one_line(text: str) -> str:
+    """An error as the page shows it: its first line, no credentials (job.log keeps the rest)."""
+    return scrub_credentials((text.strip().splitlines() or [""])[0])[:1000]
 
 
 def _end_own_runs(settings: Settings, parent_run_id: str, status: str) -> None:

@@ -28,19 +28,20 @@ import filelock
 from modeldev.artifacts import write_json
 from modeldev.config import Settings
 from modeldev.errors import InputError, ModeldevError
-from modeldev.jobs import files
+from modeldev.jobs import files, quota
 from modeldev.jobs.files import LOG
 from modeldev.liveness import heartbeat_stale, proc_stat, process_alive
 
 JOB_STATES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
-KINDS = {"train": "training", "tune": "tuning"}
+KINDS = quota.KINDS
 SPEC, STATUS, CANCEL_MARK = "spec.json", "status.json", "cancel_requested"
 DEAD_ERROR = "the job process died"
 _SOURCE_ARGS = ("demo", "data", "context", "target", "task", "seed", "device", "experiment")
 VALID_ARGS = {
     "train": frozenset({*_SOURCE_ARGS, "frameworks", "primary_metric", "project", "cv",
-                        "repeats", "workers", "framework_timeout", "resume"}),
+                        "repeats", "workers", "framework_timeout", "resume", "threshold",
+                        "calibration", "class_weight"}),
     "tune": frozenset({*_SOURCE_ARGS, "training_run_id", "framework", "grid", "primary_metric",
                        "workers", "trial_timeout", "resume", "dask_scheduler"}),
 }
@@ -73,10 +74,7 @@ def submit(spec: JobSpec, settings: Settings) -> str:
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
     _reap()
     with status_lock(settings.jobs_dir, ".submit.lock"):  # one check-and-start at a time
-        running = active_job(settings, owner=spec.owner, kind=spec.kind) if spec.owner else None
-        if running is not None:
-            raise InputError(f"A {KINDS[spec.kind]} job is already running for this session: "
-                             f"{running['job_id']}.")
+        args = quota.admit(spec.kind, spec.owner, args, _active(settings), settings)
         job_id, folder = _new_folder(settings)
         write_json(folder / SPEC, {**asdict(spec), "args": args,
                                    "settings": settings.to_dict()})
@@ -215,9 +213,9 @@ def read_events(settings: Settings, job_id: str, offset: int = 0) -> tuple[list[
     return files.read_events(job_dir(settings, job_id), offset)
 
 
-def log_tail(settings: Settings, job_id: str, lines: int = 40) -> str:
-    """The last `lines` lines of the job's log."""
-    return files.log_tail(job_dir(settings, job_id), lines)
+def log_tail(settings: Settings, job_id: str, lines: int = 40, tracebacks: bool = True) -> str:
+    """The last `lines` lines of the job's log (`tracebacks` False: folded, for a page)."""
+    return files.log_tail(job_dir(settings, job_id), lines, tracebacks)
 
 
 def cancel_requested(folder: Path) -> bool:
@@ -243,12 +241,21 @@ def list_jobs(settings: Settings, owner: str | None = None,
 def active_job(settings: Settings, owner: str | None = None,
                kind: str | None = None) -> dict[str, Any] | None:
     """The newest queued or running job (dead ones swept first), or None."""
+    found = [s for s in _active(settings) if (owner is None or s.get("owner") == owner)
+             and (kind is None or s.get("kind") == kind)]
+    return found[0] if found else None
+
+
+def _active(settings: Settings) -> list[dict[str, Any]]:
+    """Every queued or running job (dead ones swept first)."""
     if _sweep_jobs(settings):
         _sweep_runs(settings)
-    for status in list_jobs(settings, owner, kind):
-        if status.get("state") in ACTIVE_STATES:
-            return status
-    return None
+    return [s for s in list_jobs(settings) if s.get("state") in ACTIVE_STATES]
+
+
+def inputs_in_use(settings: Settings) -> set[Path]:
+    """The data and context files that live jobs read (uploads that must stay)."""
+    return quota.inputs(settings.jobs_dir, _active(settings))
 
 
 def sweep_dead_jobs(settings: Settings) -> int:

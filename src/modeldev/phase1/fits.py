@@ -74,7 +74,9 @@ def fit_task(shared: Phase1Shared, payload: dict[str, Any]) -> dict[str, Any]:
         Xt_valid, y_valid = inputs.validation()
         valid = model.outputs(Xt_valid)
         out["metrics"] = score_outputs(split.task, y_valid, valid, split.n_classes)
-        if split.holdout:  # one split: the paired bootstrap over its rows needs them
+        if split.holdout or split.task != "regression":
+            # one split: the paired bootstrap over its rows needs them; classification: the
+            # threshold and calibration chosen out of fold, and the constant-predictor check
             out["valid_outputs"] = np.asarray(valid, dtype=np.float64)
     if payload["final"]:
         test = model.outputs(model.transform(split.X_test))

@@ -43,11 +43,13 @@ def package_versions() -> dict[str, str | None]:
 
 def comparison_rows(result: TrainingResult) -> list[dict[str, Any]]:
     """One row per framework: name, status, run id, cross-validated metrics with their spread
-    (`cv`), test metrics, and whether it is in the top tier."""
+    (`cv`), test metrics, whether it is in the top tier, its decision threshold (binary) and
+    any warning (it predicts one class)."""
     tier = set(result.top_tier)
     return [{"name": r.name, "status": r.status, "run_id": r.run_id, "device": r.device,
              "metrics": finite_or_none(r.metrics), "cv": r.cv_dict(),
              "test_metrics": finite_or_none(r.test_metrics), "top_tier": r.name in tier,
+             "decision_threshold": r.decision_threshold, "warning": r.warning,
              "error": r.error} for r in result.runs]
 
 
@@ -62,7 +64,8 @@ def summary_frame(result: TrainingResult) -> pd.DataFrame:
         for m, s in r.cv.items():
             row.update({f"{m}_std": s.std, f"{m}_ci_low": s.ci_low, f"{m}_ci_high": s.ci_high})
         row.update({f"test_{m}": r.test_metrics.get(m) for m in names})
-        row["error"] = r.error or ""
+        row.update(decision_threshold=r.decision_threshold, warning=r.warning or "",
+                   error=r.error or "")
         records.append(row)
     return pd.DataFrame.from_records(records)
 
@@ -94,6 +97,10 @@ def best_model_info(result: TrainingResult) -> dict[str, Any]:
         "equivalent": result.selection.equivalent() if result.selection else [],
         "tier_method": result.selection.tier_method if result.selection else "",
         "dataset_hash": result.dataset_hash,
+        "decision_threshold": best.decision_threshold if best else None,
+        **(result.decision.as_dict() if result.decision else {"threshold_rule": None,
+                                                                "calibration": None}),
+        "class_weight": result.split.class_weight,
     }
 
 
@@ -166,7 +173,7 @@ def session_split(manifest: dict[str, Any], info: dict[str, Any], limits: Limits
     """A session's split rebuilt from its manifest and best_model_info (same data and seed;
     `copies`: the session's `data` folder, the file's logged copy)."""
     dataset = manifest["dataset"]
-    source = reload_source(dataset["origin"], dataset["hash"], copies)
+    source = reload_source(dataset["origin"], dataset["hash"], copies, limits)
     data = prepare(source.frame, info["target"], info["task"], limits)
     return make_split(data, int(manifest["split"]["seed"]), int(info.get("cv_folds") or 0),
                       int(info.get("cv_repeats") or 1))

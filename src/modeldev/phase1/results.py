@@ -12,6 +12,7 @@ from modeldev.config import default_experiment_name
 from modeldev.data.loading import Source
 from modeldev.data.split import DEFAULT_SEED, Split
 from modeldev.data.validation import Prepared
+from modeldev.evaluation.decision import DecisionRule
 from modeldev.evaluation.metrics import finite_or_none
 from modeldev.evaluation.selection import SELECTION_RULE, Selection
 from modeldev.evaluation.statistics import FoldSummary
@@ -32,6 +33,9 @@ class TrainRequest:
     experiment: str | None = None
     project: str | None = None
     cv: int | None = None  # folds; None: 5 up to 50,000 rows, else one holdout split; 0: holdout
+    threshold: str | float | None = None  # binary: auto, tuned or a fixed cut; None: auto
+    calibration: str | None = None  # sigmoid, isotonic or None
+    class_weight: str | None = None  # balanced or None
     repeats: int | None = None  # the K-fold cut made R times; None: auto (2 with folds)
     equivalence_margin: float | None = None  # None: 0.01 on a 0-1 scale, else 1 % of the best
     workers: int | None = None  # fits side by side (default: the cores, at most 4)
@@ -64,6 +68,9 @@ class FrameworkResult:
     error: str | None = None
     model: FittedModel | None = field(default=None, repr=False)
     valid_outputs: np.ndarray | None = field(default=None, repr=False)  # holdout only
+    valid_thresholds: Any = field(default=None, repr=False)  # holdout: the cut per row, or None
+    decision_threshold: float | None = None  # binary: the logged model's cut
+    warning: str | None = None  # e.g. it predicts one class for every row
 
     def cv_dict(self) -> dict[str, dict[str, Any]]:
         """`cv` as JSON-ready dicts (mean, std, ci_low, ci_high, folds), non-finite as None."""
@@ -91,6 +98,7 @@ class TrainingResult:
     data: Prepared = field(repr=False)
     dataset_hash: str = ""
     selection: Selection | None = None
+    decision: DecisionRule | None = None  # the threshold rule and the calibration
 
     @property
     def top_tier(self) -> list[str]:
@@ -107,7 +115,8 @@ class TrainingResult:
             "task": self.task,
             "cv_folds": self.split.cv_folds, "cv_repeats": self.split.repeats,
             "runs": [{"name": r.name, "run_id": r.run_id, "status": r.status,
-                      "metrics": finite_or_none(r.metrics), "cv": r.cv_dict(), "error": r.error}
+                      "metrics": finite_or_none(r.metrics), "cv": r.cv_dict(), "error": r.error,
+                      "decision_threshold": r.decision_threshold, "warning": r.warning}
                      for r in self.runs],
             "best_model": None if best is None else {
                 "name": best.name, "run_id": best.run_id, "primary_metric": self.primary_metric,
@@ -117,5 +126,8 @@ class TrainingResult:
             "equivalence_margin": self.selection.equivalence_margin if self.selection else None,
             "tier_method": self.selection.tier_method if self.selection else "",
             "selection_rule": SELECTION_RULE,
+            **(self.decision.as_dict() if self.decision else {"threshold_rule": None,
+                                                               "calibration": None}),
+            "class_weight": self.split.class_weight,
             "artifacts_dir": str(self.artifacts_dir),
         }

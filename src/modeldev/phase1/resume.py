@@ -13,11 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modeldev.data.loading import Source, dataset_hash, source_again
 from modeldev.data.split import Split
 from modeldev.errors import InputError
+from modeldev.evaluation.decision import DecisionRule, decide_split, needs_rescoring
 from modeldev.evaluation.metrics import task_metric_names
 from modeldev.evaluation.statistics import FoldSummary
+from modeldev.frameworks.base import FittedModel
 from modeldev.phase1.record import MEASURED
 from modeldev.phase1.results import FrameworkResult, TrainRequest
 from modeldev.tracking import tags as T
@@ -38,7 +42,8 @@ def session_spec(request: TrainRequest, split: Split, frameworks: list[str],
             "seed": request.seed, "cv_folds": split.cv_folds, "repeats": split.repeats,
             "equivalence_margin": request.equivalence_margin, "device": request.device,
             "experiment": request.experiment, "project": request.project,
-            "framework_timeout": request.framework_timeout}
+            "framework_timeout": request.framework_timeout, "threshold": request.threshold,
+            "calibration": request.calibration, "class_weight": split.class_weight}
 
 
 def _parent(tracker: Tracker, run_id: str) -> RunRecord:
@@ -63,6 +68,9 @@ def resume_request(tracker: Tracker, parent_id: str, source: Source | None = Non
                         seed=spec["seed"], cv=spec["cv_folds"], device=spec["device"],
                         repeats=spec.get("repeats", 1),  # sessions from before repeats: 1
                         equivalence_margin=spec.get("equivalence_margin"),
+                        threshold=spec.get("threshold", 0.5),  # before thresholds: argmax
+                        calibration=spec.get("calibration"),
+                        class_weight=spec.get("class_weight"),
                         experiment=spec["experiment"], project=spec["project"],
                         framework_timeout=framework_timeout or spec["framework_timeout"],
                         resume=parent_id)
@@ -78,7 +86,7 @@ def reopen(tracker: Tracker, parent_id: str) -> tuple[str, Path]:
 
 
 def restore_finished(tracker: Tracker, parent_id: str, split: Split,
-                     primary: str) -> dict[str, FrameworkResult]:
+                     rule: DecisionRule | None = None) -> dict[str, FrameworkResult]:
     """Every framework with a FINISHED run under the parent, as it was logged; the others'
     runs (failed, killed) are deleted, so each framework keeps one run once refitted."""
     out: dict[str, FrameworkResult] = {}
@@ -98,13 +106,31 @@ def restore_finished(tracker: Tracker, parent_id: str, split: Split,
             cv=_summaries(run.metrics, split), device=run.tags.get(T.DEVICE, "cpu"),
             test_metrics={k.removeprefix("test_"): v for k, v in run.metrics.items()
                           if k.startswith("test_")},
-            model_uri=tracker.model_location(run.model_ids[0]) if run.model_ids else None)
+            model_uri=tracker.model_location(run.model_ids[0]) if run.model_ids else None,
+            decision_threshold=_float(run.params.get("decision_threshold")),
+            warning=run.tags.get(T.CONSTANT_PREDICTOR))
         if split.holdout and run.model_ids:  # the holdout comparison needs its outputs
-            model = tracker.load_fitted(run.model_ids[0])
-            restored.valid_outputs = model.outputs(model.transform(split.fold_valid(0)[0]))
+            _holdout_outputs(restored, tracker.load_fitted(run.model_ids[0]), split, rule)
         out[name] = restored
     tracker.set_tags(parent_id, {T.RESUME_DROPPED: str(dropped)})
     return out
+
+
+def _float(text: str | None) -> float | None:
+    return None if text in (None, "") else float(str(text))
+
+
+def _holdout_outputs(restored: FrameworkResult, model: FittedModel, split: Split,
+                     rule: DecisionRule | None) -> None:
+    """A restored framework's validation outputs and per-row cuts, decided again from its
+    raw probabilities exactly as the first run decided them."""
+    Xt = model.transform(split.fold_valid(0)[0])
+    if split.task == "regression" or not needs_rescoring(rule, split.task):
+        restored.valid_outputs = model.outputs(Xt)
+        return
+    assert rule is not None
+    decided = decide_split(rule, split, [np.asarray(model.core.predict_proba(Xt), dtype=float)])
+    restored.valid_outputs, restored.valid_thresholds = decided.outputs[0], decided.thresholds[0]
 
 
 def _summaries(metrics: dict[str, float], split: Split) -> dict[str, FoldSummary]:

@@ -19,8 +19,10 @@ from modeldev.data.loading import Source, dataset_hash
 from modeldev.data.split import Split, make_split
 from modeldev.data.validation import prepare
 from modeldev.errors import AllFailedError, InputError
+from modeldev.evaluation.decision import DecisionRule, check_calibration, decision_notices
 from modeldev.evaluation.metrics import check_primary_metric, default_primary_metric
 from modeldev.evaluation.selection import Selection, select_by_folds, select_by_rows
+from modeldev.evaluation.thresholds import resolve_rule
 from modeldev.execution.common import TaskOutcome, TrialTask, default_workers
 from modeldev.execution.local import run_local
 from modeldev.frameworks.base import Framework
@@ -81,7 +83,9 @@ def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: 
     adapters = frameworks_for(data.task, request.frameworks)
     if not adapters:
         raise InputError(f"No framework applies to {data.task} tasks.")
-    split = make_split(data, request.seed, request.cv, request.repeats)
+    split = make_split(data, request.seed, request.cv, request.repeats, request.class_weight)
+    rule = DecisionRule(resolve_rule(request.threshold, data.task, split.y_dev, primary),
+                        check_calibration(request.calibration))
     exp_name = request.experiment_name()
     ds_hash = dataset_hash(request.source.frame)
     exp_id, parent, folder = _open_session(request, settings, tracker, data.task, split, {
@@ -91,20 +95,21 @@ def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: 
     if not request.resume:
         write_json(folder / SPEC_FILE, session_spec(request, split,
                                                      [a.name for a in adapters], primary))
-    notices = [*data.notices, *split.notices]
+    notices = [*data.notices, *split.notices, *decision_notices(rule)]
     result = TrainingResult(
         tracking_uri=tracker.tracking_uri, experiment_id=exp_id, experiment_name=exp_name,
         parent_run_id=parent, task=data.task, primary_metric=primary, runs=[], best=None,
-        artifacts_dir=folder, notices=notices, split=split, data=data, dataset_hash=ds_hash)
+        artifacts_dir=folder, notices=notices, split=split, data=data, dataset_hash=ds_hash,
+        decision=rule)
     try:
-        done = restore_finished(tracker, parent, split, primary) if request.resume else {}
+        done = restore_finished(tracker, parent, split, rule) if request.resume else {}
         on_event(ev.make_event(ev.SESSION_STARTED, parent_run_id=parent, experiment_id=exp_id,
                                task=data.task, task_reason=data.task_reason, notices=notices,
                                frameworks=[a.name for a in adapters], sizes=split.sizes,
                                cv_folds=split.cv_folds, repeats=split.repeats,
                                resumed=sorted(done)))
         pending = _start_runs(adapters, request, result, tracker, on_event, done)
-        _fit_all(pending, request, split, tracker, primary, on_event, should_stop)
+        _fit_all(pending, request, split, tracker, (primary, rule), on_event, should_stop)
         result.selection = choose(result.runs, split, primary, request.equivalence_margin)
         result.best = next((r for r in result.runs if r.name == result.selection.winner), None)
         write_phase1_outputs(result, request, tracker, settings)
@@ -130,8 +135,9 @@ def choose(runs: list[FrameworkResult], split: Split, primary: str,
     if split.holdout:
         y_valid = split.fold_valid(0)[1]
         outputs = {r.name: r.valid_outputs for r in done if r.valid_outputs is not None}
+        cuts = {r.name: r.valid_thresholds for r in done if r.valid_outputs is not None}
         return select_by_rows(outputs, y_valid, split.task, primary, split.n_classes or None,
-                              split.seed, margin)
+                              split.seed, margin, cuts)
     n_train, n_valid = split.fold_sizes
     return select_by_folds({r.name: r.cv[primary].folds for r in done}, primary, n_train,
                            n_valid, split.repeats, margin, split.seed)
@@ -180,7 +186,7 @@ def _start_runs(adapters: list[Framework], request: TrainRequest, result: Traini
 
 
 def _fit_all(pending: dict[str, _Pending], request: TrainRequest, split: Split,
-             tracker: Tracker, primary: str, on_event: ev.EventSink,
+             tracker: Tracker, judged: tuple[str, DecisionRule], on_event: ev.EventSink,
              should_stop: Callable[[], bool]) -> None:
     """Run every framework's tasks on the pool; log each framework as soon as it is done."""
     tasks = plan_tasks(list(pending), split)
@@ -209,14 +215,15 @@ def _fit_all(pending: dict[str, _Pending], request: TrainRequest, split: Split,
 
     for outcome in run_local(tasks, fit_task, shared, workers, shared.threads,
                              request.framework_timeout, should_stop, progress, failed):
-        _collect(pending, outcome, split, tracker, primary, on_event)
+        _collect(pending, outcome, split, tracker, judged, on_event)
     if should_stop():
         raise ev.Cancelled("cancelled")
 
 
 def _collect(pending: dict[str, _Pending], outcome: TaskOutcome, split: Split,
-             tracker: Tracker, primary: str, on_event: ev.EventSink) -> None:
+             tracker: Tracker, judged: tuple[str, DecisionRule], on_event: ev.EventSink) -> None:
     """File one task's outcome; a framework with every result in is logged and ended."""
+    primary, rule = judged
     item = pending[outcome.key.split(":", 1)[0]]
     if item.run.status != "RUNNING":
         return  # already failed by an earlier task
@@ -235,10 +242,12 @@ def _collect(pending: dict[str, _Pending], outcome: TaskOutcome, split: Split,
         item.final = res
     if item.final is not None and len(item.folds) == len(split.folds):
         item.folds.sort(key=lambda f: f["fold"])
-        record.finish(item.run, item.adapter, item.folds, item.final, split, primary, tracker)
+        record.finish(item.run, item.adapter, item.folds, item.final, split, primary, tracker,
+                      rule)
         on_event(ev.make_event(ev.FRAMEWORK_FINISHED, framework=item.run.name,
                                run_id=item.run.run_id, metrics=item.run.metrics,
-                               device=item.run.device,
+                               device=item.run.device, warning=item.run.warning,
+                               decision_threshold=item.run.decision_threshold,
                                seconds=sum(f["fit_seconds"] for f in item.folds)))
 
 

@@ -22,6 +22,7 @@ import requests
 import sqlalchemy.exc
 from mlflow.exceptions import MlflowException
 
+from modeldev.config import redact_uri
 from modeldev.errors import StoreUnavailable, TrackingError
 from modeldev.events import Cancelled
 from modeldev.tracking.children import StoreRefused
@@ -44,7 +45,7 @@ def mlflow_errors(action: str) -> Callable[[F], F]:
             started = time.monotonic()
             backoff = FIRST_BACKOFF_S
             if getattr(self, "store_away", False) and is_server(self.tracking_uri):
-                _still_silent(self.tracking_uri, action)
+                _still_silent(self.settings.tracking_uri, action)
             while True:
                 try:
                     result = method(self, *args, **kwargs)
@@ -88,7 +89,7 @@ def _still_silent(uri: str, action: str) -> None:
     try:
         check_server(uri, HEALTH_TIMEOUT_S)
     except TrackingError as exc:
-        what = (f"The tracking server at {uri} did not answer its health check for "
+        what = (f"The tracking server at {redact_uri(uri)} did not answer its health check for "
                 f"{time.monotonic() - started:.0f} s ({action})")
         raise StoreUnavailable(f"{what}; try again once it is back.", what) from exc
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from modeldev.tracking import tags as T
 from modeldev.tracking.records import RunRecord
+from modeldev.tracking.support import checked_run_id
 from modeldev.tracking.tracker import Tracker
 
 CACHE_SUBDIR = "cache"
@@ -26,7 +27,8 @@ ENDED = ("FINISHED", "FAILED", "KILLED")
 
 
 def local_folder(tags: dict[str, str]) -> Path | None:
-    """The folder a run's `artifacts_dir` tag names, when it exists on this machine."""
+    """The folder a run's `artifacts_dir` tag names, when it exists on this machine (the
+    Tracker keeps that tag only where it lies under the workspace or the artifacts folder)."""
     folder = tags.get(T.ARTIFACTS_DIR, "")
     return Path(folder) if folder and Path(folder).is_dir() else None
 
@@ -34,7 +36,8 @@ def local_folder(tags: dict[str, str]) -> Path | None:
 def cache_folder(tracker: Tracker, run: RunRecord) -> Path:
     """Where the logged artifacts of an ended run are kept on this machine (named by its end
     time, so a resumed and finished-again run is fetched afresh)."""
-    return tracker.settings.artifacts_dir / CACHE_SUBDIR / f"{run.run_id}_{run.end_time or 0}"
+    name = f"{checked_run_id(run.run_id)}_{int(run.end_time or 0)}"
+    return tracker.settings.artifacts_dir / CACHE_SUBDIR / name
 
 
 def session_folder(tracker: Tracker, run: RunRecord) -> Path | None:

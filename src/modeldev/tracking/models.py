@@ -24,7 +24,9 @@ from mlflow.models import Model, infer_signature
 from mlflow.pyfunc import PythonModel
 
 import modeldev
+from modeldev.errors import UntrustedModel
 from modeldev.tracking import tags as T
+from modeldev.tracking import trust
 from modeldev.tracking.support import folder_bytes, package_requirements
 
 if TYPE_CHECKING:
@@ -41,21 +43,30 @@ class _DropPickleNotice(logging.Filter):
 logging.getLogger("mlflow.pyfunc").addFilter(_DropPickleNotice())
 
 
+PROBABILITY = "probability"  # predict(rows, params={"output": PROBABILITY}): class probabilities
+
+
 class _FittedModelPyfunc(PythonModel):
-    """The pyfunc face of a FittedModel: raw rows in, the target's own labels out."""
+    """The pyfunc face of a FittedModel: raw rows in, the target's own labels out (at the
+    model's decision threshold); with params {"output": "probability"}, one column of
+    (calibrated) probabilities per class, named by the class."""
 
     def __init__(self, fitted: FittedModel) -> None:
         self.fitted = fitted
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> Any:
+        if (params or {}).get("output") == PROBABILITY and self.fitted.task != "regression":
+            return pd.DataFrame(self.fitted.predict_proba(model_input),
+                                columns=[str(c) for c in self.fitted.classes])
         return self.fitted.predict(model_input)
 
 
 def log_fitted_model(client: MlflowClient, run_id: str, model: FittedModel,
-                     input_example: pd.DataFrame, requirements: list[str],
+                     input_example: pd.DataFrame, requirements: list[str], key: bytes,
                      name: str = "model") -> tuple[str, float]:
-    """Log `model` as a pyfunc LoggedModel output of the run; return (URI, size in MiB)."""
+    """Log `model` as a pyfunc LoggedModel output of the run, its files signed with `key` on
+    the run (`tracking.trust`); return (URI, size in MiB)."""
     run = client.get_run(run_id)
     output = pd.Series(model.predict(input_example), name="prediction").infer_objects()
     logged = client.create_logged_model(
@@ -68,7 +79,11 @@ def log_fitted_model(client: MlflowClient, run_id: str, model: FittedModel,
                          run_id=run_id, model_id=logged.model_id)
             _save_pyfunc(path, model, meta, input_example, output, requirements)
             size_mb = folder_bytes(path) / 2**20
+            digest = trust.folder_digest(path)
             client.log_model_artifacts(logged.model_id, str(path))
+        if digest is not None:
+            client.set_tag(run_id, trust.signature_tag(logged.model_id),
+                           trust.signature(key, logged.model_id, digest))
         client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
     except BaseException:
         with contextlib.suppress(Exception):  # never leave it PENDING; the first error wins
@@ -83,7 +98,8 @@ def _save_pyfunc(path: Path, model: FittedModel, meta: Model, example: pd.DataFr
     """Save the pyfunc folder; modeldev's own code is pickled by value when it can be."""
     kwargs: dict[str, Any] = dict(
         path=str(path), python_model=_FittedModelPyfunc(model), mlflow_model=meta,
-        signature=infer_signature(example, output), input_example=example,
+        signature=infer_signature(example, output, params={"output": "label"}),
+        input_example=example,
         pip_requirements=package_requirements(list(requirements)))
     try:
         with _modeldev_by_value():
@@ -103,16 +119,38 @@ def _modeldev_by_value() -> Iterator[None]:
         cloudpickle.unregister_pickle_by_value(modeldev)
 
 
-def load_model(model_uri: str, tracking_uri: str | None = None) -> Any:
-    """The pyfunc model at `model_uri`; `tracking_uri` resolves `models:/`, `runs:/` and servers."""
-    if tracking_uri and model_uri.startswith("models:/m-"):  # MLflow would use the global client
-        model_uri = MlflowClient(tracking_uri).get_logged_model(model_uri[8:]).artifact_location
-    if not tracking_uri or model_uri.startswith(("file:", "/")):
-        return mlflow.pyfunc.load_model(model_uri)
+def load_model(model_uri: str, tracking_uri: str, key: bytes, trusted: bool = False) -> Any:
+    """The pyfunc model at `model_uri` (`models:/m-...` or its artifact location), loaded only
+    once its files, fetched here, match the signature its run holds (`tracking.trust`), or
+    where the server is `trusted` (MODELDEV_TRUST_TRACKING_SERVER)."""
     with tempfile.TemporaryDirectory(prefix="modeldev-load-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri)
-        return mlflow.pyfunc.load_model(local)  # fully in memory: the folder may go
+        local, why = fetch_checked(model_uri, tracking_uri, key, Path(tmp))
+        if why is not None and not trusted:
+            raise UntrustedModel(refusal(model_uri, why))
+        return mlflow.pyfunc.load_model(str(local))  # fully in memory: the folder may go
+
+
+def refusal(model_uri: str, why: str) -> str:
+    """The one sentence for a model that is not loaded."""
+    what = trust.model_id_of(model_uri) or model_uri
+    return (f"Model {what} is not loaded: {why}, and loading it would run its code; set "
+            "MODELDEV_TRUST_TRACKING_SERVER=1 to load models this installation did not sign.")
+
+
+def fetch_checked(model_uri: str, tracking_uri: str, key: bytes,
+                  dst: Path) -> tuple[Path, str | None]:
+    """The model's files fetched into `dst` (nothing loaded), and why they are not to be
+    trusted (None: signed by this installation and unchanged)."""
+    client = MlflowClient(tracking_uri)
+    model_id = trust.model_id_of(model_uri)
+    logged = client.get_logged_model(model_id) if model_id else None
+    source = logged.artifact_location if logged is not None else model_uri
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst),
+                                                     tracking_uri=tracking_uri))
+    if logged is None or not logged.source_run_id:
+        return local, "modeldev cannot tell which run logged it"
+    tags = client.get_run(logged.source_run_id).data.tags
+    return local, trust.problem(tags, logged.model_id, local, key)
 
 
 def fitted_of(pyfunc_model: Any) -> Any:

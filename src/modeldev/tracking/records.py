@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mlflow.entities import Run
+
+from modeldev.tracking import tags as T
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,24 @@ class ExperimentRecord:
     name: str
 
 
-def run_record(run: Run) -> RunRecord:
-    """A RunRecord of an MLflow run."""
+def run_record(run: Run, own_folders: Sequence[Path] = ()) -> RunRecord:
+    """A RunRecord of an MLflow run; its `artifacts_dir` tag kept only where it names a folder
+    under one of `own_folders` (the workspace, the artifacts folder and its cache)."""
     info, data = run.info, run.data
     outputs = getattr(run, "outputs", None)
     model_ids = tuple(o.model_id for o in (getattr(outputs, "model_outputs", None) or []))
+    tags = dict(data.tags)
+    if tags.get(T.ARTIFACTS_DIR) and not _under(tags[T.ARTIFACTS_DIR], own_folders):
+        del tags[T.ARTIFACTS_DIR]
     return RunRecord(run_id=info.run_id, experiment_id=info.experiment_id,
                      name=info.run_name or "", status=info.status, start_time=info.start_time,
-                     end_time=info.end_time, tags=dict(data.tags), params=dict(data.params),
+                     end_time=info.end_time, tags=tags, params=dict(data.params),
                      metrics=dict(data.metrics), model_ids=model_ids)
+
+
+def _under(folder: str, roots: Sequence[Path]) -> bool:
+    try:
+        resolved = Path(folder).resolve()
+        return any(resolved.is_relative_to(Path(root).resolve()) for root in roots)
+    except (OSError, RuntimeError, ValueError):
+        return False

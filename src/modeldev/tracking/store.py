@@ -14,6 +14,7 @@ from pathlib import Path
 import filelock
 from mlflow import MlflowClient
 
+from modeldev.config import redact_uri, scrub_credentials
 from modeldev.errors import TrackingError
 
 HEALTH_TIMEOUT_S = 5.0
@@ -45,7 +46,7 @@ def sqlite_path(uri: str) -> Path:
 
 def check_server(tracking_uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
     """Raise TrackingError unless the tracking server answers its health check in time."""
-    url = tracking_uri.rstrip("/") + "/health"
+    url = redact_uri(tracking_uri).rstrip("/") + "/health"  # urllib reads no user:pass@
     try:
         with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 (http(s) only)
             return
@@ -55,7 +56,8 @@ def check_server(tracking_uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
         reason = f"HTTP {exc.code} from {url}"
     except (urllib.error.URLError, OSError) as exc:
         reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
-    raise TrackingError(f"MLflow tracking server at {tracking_uri} is not reachable: {reason}.")
+    raise TrackingError(f"MLflow tracking server at {redact_uri(tracking_uri)} is not "
+                        f"reachable: {scrub_credentials(reason)}.")
 
 
 def prepare_server(tracking_uri: str) -> None:
@@ -71,7 +73,7 @@ def first_sentence(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     if cause is not None and str(cause) and str(cause) not in text:
         text += f" ({str(cause).splitlines()[0][:200]})"
-    return text[:400].rstrip(".")
+    return scrub_credentials(text[:400].rstrip("."))
 
 
 def init_sqlite_store(tracking_uri: str, workspace: Path) -> None:

@@ -17,10 +17,20 @@ from typing import Any
 from modeldev.liveness import HEARTBEAT, heartbeat_stale, proc_stat, process_alive
 from modeldev.tracking import tags as T
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 PARAM_MAX_CHARS = 500  # full values belong in JSON artifacts
 TAG_MAX_CHARS = 5000  # MLflow refuses tag values over 8,000 characters
 # Every logged model unpickles these, whatever the framework.
 BASE_REQUIREMENTS = ("cloudpickle", "numpy", "pandas", "scikit-learn")
+
+
+def checked_run_id(run_id: str) -> str:
+    """`run_id` when it has the form of an MLflow run id (safe in a path), else one sentence."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        from modeldev.errors import InputError
+
+        raise InputError(f"{str(run_id)[:80]!r} is not an MLflow run id.")
+    return run_id
 
 
 def package_requirements(names: list[str]) -> list[str]:

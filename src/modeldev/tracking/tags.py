@@ -29,6 +29,7 @@ DATASET = "dataset"
 DATASET_HASH = "dataset_hash"
 SPLIT_SEED = "split_seed"
 CV_FOLDS = "cv_folds"  # K of the cross-validation, "0" for one holdout split
+CONSTANT_PREDICTOR = "modeldev.constant_predictor"  # why a model's predictions are one class
 CV_REPEATS = "cv_repeats"  # R: how many times the K-fold cut was made (1 with holdout)
 FOLD_ROWS = "fold_rows"  # "train,valid": the rows of one fold (for the intervals' correction)
 TOP_TIER = "top_tier"  # the winner and the frameworks tied with it, comma-separated

@@ -14,18 +14,16 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
-import pandas as pd
 import sqlalchemy.exc
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.utils.uri import append_to_uri_path
 
-from modeldev.config import Settings
-from modeldev.tracking import models
+from modeldev.config import Settings, redact_uri
 from modeldev.tracking import tags as T
 from modeldev.tracking.children import (
     ChildRun,
@@ -35,6 +33,7 @@ from modeldev.tracking.children import (
     schema_problem,
 )
 from modeldev.tracking.errors import mlflow_errors
+from modeldev.tracking.model_store import ModelStore
 from modeldev.tracking.records import ExperimentRecord, RunRecord, run_record
 from modeldev.tracking.store import (
     init_sqlite_store,
@@ -45,6 +44,7 @@ from modeldev.tracking.store import (
 from modeldev.tracking.support import (
     TAG_MAX_CHARS,
     capped_params,
+    checked_run_id,
     finite,
     finite_metrics,
     keep_alive,
@@ -55,29 +55,30 @@ from modeldev.tracking.support import (
     stop_beating,
 )
 
-if TYPE_CHECKING:
-    from modeldev.frameworks.base import FittedModel
-
 SEARCH_PAGE = 1000  # MLflow's largest page
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # MLflow versions whose child runs tests/test_tracking_children.py found identical, field by
 # field, when written by SqliteChildWriter and by the client.
 VERIFIED_CHILD_WRITES_MLFLOW = ("3.17.2",)
 
-class Tracker:
+class Tracker(ModelStore):
     """Experiments, runs, batched logging, child runs, models and queries, on one store."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tracking_uri: str = settings.tracking_uri
+        self.tracking_uri: str = redact_uri(settings.tracking_uri)  # shown and written
         self._artifact_root: Path | None = None
         self.store_away = False  # set by a StoreUnavailable: later calls get one try each
-        if self.tracking_uri.startswith("sqlite:"):
+        # Folders a run's artifacts_dir tag may name: anything else is read as not on this
+        # machine, so a tag written by someone else never steers a read or a write.
+        self._own_folders = (settings.workspace, settings.artifacts_dir)
+        uri = settings.tracking_uri
+        if uri.startswith("sqlite:"):
             self._artifact_root = settings.workspace / "mlartifacts"
-            init_sqlite_store(self.tracking_uri, settings.workspace)
-        elif is_server(self.tracking_uri):
-            prepare_server(self.tracking_uri)
-        self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            init_sqlite_store(uri, settings.workspace)
+        elif is_server(uri):
+            prepare_server(uri)
+        self._client = MlflowClient(tracking_uri=uri)
 
     @mlflow_errors("getting or creating an experiment")
     def experiment_id(self, name: str) -> str:
@@ -208,32 +209,6 @@ class Tracker:
         """Every logged artifact of the run, copied into the existing folder `dst`."""
         return Path(self._client.download_artifacts(run_id, "", str(dst)))
 
-    @mlflow_errors("logging a model")
-    def log_model(self, run_id: str, model: FittedModel, input_example: pd.DataFrame,
-                  requirements: list[str], name: str = "model") -> tuple[str, float]:
-        """Log `model` as a pyfunc LoggedModel of the run; return (model URI, size in MiB).
-
-        The URI is the model's artifact location, so `mlflow.pyfunc.load_model(uri)` needs no
-        tracking URI for a local store. The run stays RUNNING: the caller ends it.
-        """
-        return models.log_fitted_model(self._client, run_id, model, input_example, requirements,
-                                       name)
-
-    @mlflow_errors("loading a model")
-    def load_model(self, model_uri: str) -> Any:
-        """The pyfunc model at `model_uri`, resolved against this tracking store."""
-        return models.load_model(model_uri, self.tracking_uri)
-
-    @mlflow_errors("loading a model")
-    def load_fitted(self, model_id: str) -> Any:
-        """The FittedModel of a LoggedModel this store holds (None if not one of modeldev's)."""
-        return models.fitted_of(models.load_model(f"models:/{model_id}", self.tracking_uri))
-
-    @mlflow_errors("reading a logged model")
-    def model_location(self, model_id: str) -> str:
-        """Where a LoggedModel's files are (its artifact location URI)."""
-        return self._client.get_logged_model(model_id).artifact_location
-
     @mlflow_errors("ending a run")
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """Mark a run FINISHED, FAILED or KILLED."""
@@ -265,7 +240,7 @@ class Tracker:
             want = SEARCH_PAGE if max_results is None else min(SEARCH_PAGE, max_results - len(runs))
             page = self._client.search_runs(experiment_ids, filter_string, ViewType.ACTIVE_ONLY,
                                             want, order_by, token)
-            runs.extend(run_record(run) for run in page)
+            runs.extend(run_record(run, self._own_folders) for run in page)
             token = page.token
             if not token:
                 break
@@ -297,7 +272,7 @@ class Tracker:
     @mlflow_errors("reading a run")
     def get_run(self, run_id: str) -> RunRecord:
         """The run with its params, metrics and tags."""
-        return run_record(self._client.get_run(run_id))
+        return run_record(self._client.get_run(checked_run_id(run_id)), self._own_folders)
 
     def sweep_stale_runs(self, experiment_ids: list[str]) -> int:
         """Mark KILLED the RUNNING runs whose process is gone (`owner_gone`); return how many."""

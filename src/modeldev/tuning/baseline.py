@@ -6,11 +6,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from modeldev.data.loading import Source, reload_source
 from modeldev.data.validation import prepare
 from modeldev.errors import InputError
+from modeldev.evaluation.decision import DecisionRule, check_calibration
 from modeldev.evaluation.metrics import default_primary_metric
 from modeldev.evaluation.selection import rank_by_means
+from modeldev.evaluation.thresholds import ThresholdRule, resolve_rule
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import get_framework
 from modeldev.tracking import tags as T
@@ -39,6 +43,23 @@ class Baseline:
     ranking: list[dict[str, Any]] = field(default_factory=list)
     cv_folds: int | None = None  # the Phase 1 session's K (0: holdout); None: auto
     repeats: int | None = 1  # the Phase 1 session's R; None: auto
+    threshold: str | float | None = 0.5  # a direct tuning's request (auto: None)
+    threshold_rule: dict[str, Any] | None = None  # the Phase 1 session's resolved rule
+    calibration: str | None = None
+    class_weight: str | None = None
+
+
+def decision_rule(base: Baseline, y_dev: np.ndarray) -> DecisionRule:
+    """The tuning's threshold rule and calibration: the Phase 1 session's (binary sessions from
+    before thresholds: the argmax), or resolved for a data source tuned directly."""
+    if base.training_run_id is None:
+        threshold = resolve_rule(base.threshold, base.task, y_dev, base.primary_metric)
+    elif base.threshold_rule:
+        threshold = ThresholdRule(**base.threshold_rule)
+    else:
+        threshold = resolve_rule(0.5 if base.task == "binary" else None, base.task, y_dev,
+                                 base.primary_metric)
+    return DecisionRule(threshold, check_calibration(base.calibration))
 
 
 def latest_training_run(tracker: Tracker) -> str:
@@ -53,9 +74,12 @@ def latest_training_run(tracker: Tracker) -> str:
 
 def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
     """The Phase 1 session (given, resumed or latest) or a fresh data source with a framework."""
-    if request.source is None and (request.cv is not None or request.repeats is not None):
-        raise InputError("--cv and --repeats apply to a data source tuned directly; a Phase 1 "
-                         "session's tuning uses that session's own folds.")
+    own = (request.cv, request.repeats, request.threshold, request.calibration,
+           request.class_weight)
+    if request.source is None and any(v is not None for v in own):
+        raise InputError("--cv, --repeats, --threshold, --calibrate and --class-weight apply "
+                         "to a data source tuned directly; a Phase 1 session's tuning uses "
+                         "that session's own.")
     if request.source is not None:
         if not request.framework:
             raise InputError("--framework is required when tuning a data source directly.")
@@ -64,7 +88,9 @@ def resolve_baseline(request: TuneRequest, tracker: Tracker) -> Baseline:
         metric = request.primary_metric or default_primary_metric(data.task)
         return Baseline(None, None, request.source, data.target, data.task, request.seed,
                         get_framework(request.framework, data.task).name, metric,
-                        cv_folds=request.cv, repeats=request.repeats)
+                        cv_folds=request.cv, repeats=request.repeats,
+                        threshold=request.threshold, calibration=request.calibration,
+                        class_weight=request.class_weight)
     run_id = request.training_run_id or latest_training_run(tracker)
     return from_training_run(tracker, run_id, request.framework, request.primary_metric)
 
@@ -92,7 +118,9 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
                     target=info["target"], task=info["task"],
                     seed=int(info["split_seed"]), framework=chosen, primary_metric=metric,
                     note=note, ranking=ranking, cv_folds=int(info.get("cv_folds") or 0),
-                    repeats=int(info.get("cv_repeats") or 1))
+                    repeats=int(info.get("cv_repeats") or 1),
+                    threshold_rule=info.get("threshold_rule"),
+                    calibration=info.get("calibration"), class_weight=info.get("class_weight"))
     row = next((r for r in ranking if r["name"] == chosen and r["status"] == "FINISHED"), None)
     if row:
         base.baseline_run_id = row["run_id"]

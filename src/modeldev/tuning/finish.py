@@ -18,6 +18,7 @@ from modeldev.config import Settings
 from modeldev.context import phase2_update, update_context
 from modeldev.data.split import Split
 from modeldev.errors import AllFailedError
+from modeldev.evaluation.decision import DecisionRule
 from modeldev.evaluation.metrics import finite_or_none
 from modeldev.evaluation.scoring import inference_ms
 from modeldev.frameworks.base import FitContext
@@ -27,6 +28,7 @@ from modeldev.tracking.tracker import Tracker
 from modeldev.tuning import analysis
 from modeldev.tuning.baseline import Baseline
 from modeldev.tuning.outputs import MEASURED, load_trials, write_result_files
+from modeldev.tuning.refits import Refit
 from modeldev.tuning.trial import TrialShared
 from modeldev.tuning.types import TuneResult
 from modeldev.tuning.verdict import Judgement, judge
@@ -50,13 +52,15 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
     # XGBoost fit take 12 s (OpenMP threads waiting on each other)
     ctx = FitContext(device=shared.device, seed=split.seed, n_threads=shared.threads)
     said = judge(adapter, split, metric, best, trials,
-                 [f[metric] for f in baseline_folds] if baseline_folds else None, ctx)
+                 [f[metric] for f in baseline_folds] if baseline_folds else None, ctx,
+                 shared.rule)
     model_uri, carried_uri, measured = _log_models(tracker, parent, said, split,
                                                    adapter.requirements)
     fold_rows = None if split.holdout else split.fold_sizes
     write_result_files(folder, trials, grid, metric, said.baseline_cv.mean if said.baseline_cv
                        else base.val_value, fold_rows)
-    info = _info(base, best, said, split, parent, (model_uri, carried_uri), measured)
+    info = _info(base, best, said, split, parent, (model_uri, carried_uri), measured,
+                 shared.rule)
     impact = analysis.parameter_impact(trials, list(grid), metric, fold_rows)
     summary = {"framework": base.framework, "n_combinations": len(trials),
                "n_completed": len(trials) - n_failed, "n_failed": n_failed,
@@ -104,8 +108,16 @@ def _log_models(tracker: Tracker, parent: str, said: Judgement, split: Split,
     return uri, carried_uri, measured
 
 
+def _cut(fitted: Refit) -> float | None:
+    """A binary model's decision threshold (0.5: the argmax); None for other tasks."""
+    if fitted.model.task != "binary":
+        return None
+    return fitted.model.threshold if fitted.model.threshold is not None else 0.5
+
+
 def _info(base: Baseline, best: dict[str, Any], said: Judgement, split: Split, parent: str,
-          uris: tuple[str, str], measured: dict[str, float]) -> dict[str, Any]:
+          uris: tuple[str, str], measured: dict[str, float],
+          rule: DecisionRule | None) -> dict[str, Any]:
     """tuned_model_info.json: the seed's keys, the verdict and what is carried forward."""
     metric = base.primary_metric
     return {"model_name": base.framework, "best_params": best["params"],
@@ -124,6 +136,9 @@ def _info(base: Baseline, best: dict[str, Any], said: Judgement, split: Split, p
             "improvement_test": said.improvement_ci.as_dict(),
             "carried_forward": said.carried_forward, "carried_params": said.carried.params,
             "carried_model_uri": uris[1], "model_uri": uris[0], "tuning_parent_run_id": parent,
+            "decision_threshold": _cut(said.carried),
+            "tuned_decision_threshold": _cut(said.tuned),
+            **(rule.as_dict() if rule else {"threshold_rule": None, "calibration": None}),
             "phase1_run_id": base.training_run_id, "note": base.note}
 
 
@@ -142,6 +157,7 @@ def _log_parent(tracker: Tracker, parent: str, best: dict[str, Any], said: Judge
         "improvement_ci_low": said.improvement_ci.ci_low,
         "improvement_ci_high": said.improvement_ci.ci_high,
         "verdict_p_value": said.verdict_test.p_value,
+        "decision_threshold": _cut(said.carried),
         "verdict_p_better": said.verdict_test.p_better,
         "verdict_n_compared": said.verdict_test.n_compared, **{k: measured[k] for k in MEASURED}},
         tags={T.VERDICT: said.verdict, T.CARRIED_FORWARD: said.carried_forward})

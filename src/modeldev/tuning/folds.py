@@ -1,9 +1,12 @@
 """Fold outcomes gathered into one result per combination once all of a group's folds are in.
 
 A combination's figures are its cross-validated means; its primary metric also carries the
-fold scores, spread and interval (`evaluation.statistics`). A group with a failed or timed-out
-fold fails as a whole: every combination in it ends FAILED with that fold's error. The
-baseline's folds are kept aside for the verdict and never become a child run.
+fold scores, spread and interval (`evaluation.statistics`). Where a threshold rule or a
+calibration applies, each combination's folds are scored again with what its sibling folds
+chose (`evaluation.decision`), exactly as Phase 1 scores a framework, and the threshold its
+logged model would take is kept as the metric `decision_threshold`. A group with a failed or
+timed-out fold fails as a whole: every combination in it ends FAILED with that fold's error.
+The baseline's folds are kept aside for the verdict and never become a child run.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from modeldev.data.split import Split
 from modeldev.errors import ModeldevError
+from modeldev.evaluation.decision import DecisionRule, decide_split
+from modeldev.evaluation.scoring import score_outputs
 from modeldev.evaluation.statistics import flat_metrics, fold_summary
 from modeldev.execution.common import TaskOutcome
 from modeldev.tuning.plan import BASELINE, Plan, fold_of, group_of
@@ -37,6 +43,8 @@ class FoldCollector:
     metric: str
     n_train: int
     n_valid: int
+    split: Split | None = None  # with `rule`: the folds' targets, to score again
+    rule: DecisionRule | None = None
     baseline_folds: list[dict[str, float]] | None = None
     _got: dict[str, dict[int, TaskOutcome]] = field(default_factory=dict)
 
@@ -54,7 +62,7 @@ class FoldCollector:
         if key == BASELINE:
             if failed is not None:
                 raise ModeldevError(f"The baseline parameters failed on a fold: {failed.error}")
-            self.baseline_folds = [o.result[0]["metrics"] for o in folds]
+            self.baseline_folds = self._decided([o.result[0] for o in folds])[0]
             return None
         if failed is not None:
             return GroupOutcome(key, [], failed.error, failed.timed_out)
@@ -65,10 +73,31 @@ class FoldCollector:
         for i, (h, _params) in enumerate(self.plan.groups[key]):
             member = [fold[i] for fold in per_fold]
             assert all(m["hash"] == h for m in member)  # the worker keeps member order
+            fold_metrics, threshold = self._decided(member)
+            metrics = self.combined_metrics(fold_metrics)
+            if threshold is not None:
+                metrics["decision_threshold"] = threshold
             results.append({"hash": h, "device": member[0]["device"],
-                            "staged_from": member[0]["staged_from"],
-                            "metrics": self.combined_metrics([m["metrics"] for m in member])})
+                            "staged_from": member[0]["staged_from"], "metrics": metrics})
         return results
+
+    def _decided(self, member: list[dict[str, Any]]) -> tuple[list[dict[str, float]],
+                                                               float | None]:
+        """One combination's fold metrics, scored again under the rule when its folds came
+        with their validation outputs; and the threshold its logged model would take."""
+        if self.split is None or self.rule is None or "valid_outputs" not in member[0]:
+            return [m["metrics"] for m in member], None
+        split = self.split
+        decided = decide_split(self.rule, split, [m.pop("valid_outputs") for m in member])
+        metrics = []
+        for j, m in enumerate(member):
+            y = split.y_dev[split.folds[j].valid]
+            metrics.append({**m["metrics"], **score_outputs(
+                split.task, y, decided.outputs[j], split.n_classes,
+                threshold=decided.thresholds[j])})
+        cut = decided.threshold if decided.threshold is not None else (
+            0.5 if split.task == "binary" else None)
+        return metrics, cut
 
     def combined_metrics(self, folds: list[dict[str, float]]) -> dict[str, float | None]:
         """Means over the folds, and the primary metric's spread, interval and fold scores."""

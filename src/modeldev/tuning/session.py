@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modeldev import events as ev
 from modeldev.artifacts import new_run_dir, write_json
@@ -26,7 +27,7 @@ from modeldev.tracking.folders import DATA_DIR, local_folder, session_folder
 from modeldev.tracking.records import RunRecord
 from modeldev.tracking.resumes import refuse_live, session_run, take_over
 from modeldev.tracking.tracker import Tracker
-from modeldev.tuning.baseline import Baseline, resolve_baseline
+from modeldev.tuning.baseline import Baseline, decision_rule, resolve_baseline
 from modeldev.tuning.finish import finish_tuning
 from modeldev.tuning.grid import combination_hash, expand_grid, grid_to_text, validate_grid
 from modeldev.tuning.journal import RESULTS_FILE, read_results
@@ -126,14 +127,20 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         grid=spec["grid"], primary_metric=spec["primary_metric"], workers=request.workers,
         dask_scheduler=request.dask_scheduler, trial_timeout=request.trial_timeout,
         resume=request.resume, seed=spec["seed"], device=request.device,
-        cv=spec.get("cv_folds", 0) if not spec["training_run_id"] else None,
-        repeats=spec.get("repeats", 1) if not spec["training_run_id"] else None)
+        **(_direct_options(spec) if not spec["training_run_id"] else {}))
+
+
+def _direct_options(spec: dict[str, Any]) -> dict[str, Any]:
+    """A direct tuning's own evaluation options, from its spec (older specs: as they ran)."""
+    return {"cv": spec.get("cv_folds", 0), "repeats": spec.get("repeats", 1),
+            "threshold": spec.get("threshold", 0.5), "calibration": spec.get("calibration"),
+            "class_weight": spec.get("class_weight")}
 
 
 def _split(base: Baseline, settings: Settings) -> Split:
     """The same seeded split Phase 1 used."""
     data = prepare(base.source.frame, base.target, base.task, settings.limits)
-    return make_split(data, base.seed, base.cv_folds, base.repeats)
+    return make_split(data, base.seed, base.cv_folds, base.repeats, base.class_weight)
 
 
 def _write_spec(folder: Path, base: Baseline, grid: dict[str, list], split: Split) -> None:
@@ -141,7 +148,8 @@ def _write_spec(folder: Path, base: Baseline, grid: dict[str, list], split: Spli
     write_json(folder / "tuning_spec.json", {
         "training_run_id": base.training_run_id, "framework": base.framework,
         "grid": grid, "primary_metric": base.primary_metric, "seed": base.seed,
-        "cv_folds": split.cv_folds, "repeats": split.repeats,
+        "cv_folds": split.cv_folds, "repeats": split.repeats, "threshold": base.threshold,
+        "calibration": base.calibration, "class_weight": split.class_weight,
         "target": base.target, "task": base.task,
         "dataset": {"name": base.source.name, "origin": base.source.origin,
                     "hash": dataset_hash(base.source.frame)}})
@@ -205,7 +213,7 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
     plan = make_plan(grid, adapter, done, len(split.folds), adapter.baseline_params(base.task))
     workers = request.workers or default_workers()
     shared = TrialShared(base.framework, split, resolve_device(request.device, adapter)[0],
-                         thread_budget(workers))
+                         thread_budget(workers), decision_rule(base, split.y_dev))
     ctx = TrialContext(experiment_id=exp_id, parent_run_id=parent, framework=base.framework,
                        metric=base.primary_metric,
                        index={h: i for i, h in enumerate(plan.hashes)}, folder=folder)

@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from modeldev.data.split import Split
 from modeldev.evaluation.cross_validation import FoldCache, fit_fold
+from modeldev.evaluation.decision import DecisionRule, needs_rescoring
 from modeldev.evaluation.scoring import score_outputs
 from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
@@ -26,6 +29,7 @@ class TrialShared:
     split: Split
     device: str = "cpu"
     threads: int = 1
+    rule: DecisionRule | None = None  # the threshold rule and calibration, if they apply
     cache: FoldCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +69,7 @@ def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[st
     else:  # from the validation rows preprocessed once, as the staged path does
         outputs[stages[0] if stages else None] = model.outputs(Xt_valid)
     top = max(stages) if stages else None
+    keep = needs_rescoring(shared.rule, split.task)  # the driver decides out of fold
     results = []
     for combo_hash, params in payload["members"]:
         stage = int(params[prefix]) if stages else None
@@ -72,6 +77,9 @@ def evaluate_group(shared: TrialShared, payload: dict[str, Any]) -> list[dict[st
         share = stage / top if stage and top else 1.0
         metrics["training_time"] = fit_seconds * share
         metrics["gpu_used"] = float(model.device_used == "gpu")
-        results.append({"hash": combo_hash, "metrics": metrics, "device": model.device_used,
-                        "staged_from": top if stages and len(stages) > 1 else None})
+        result = {"hash": combo_hash, "metrics": metrics, "device": model.device_used,
+                  "staged_from": top if stages and len(stages) > 1 else None}
+        if keep:
+            result["valid_outputs"] = np.asarray(outputs[stage], dtype=np.float32)
+        results.append(result)
     return results

@@ -156,7 +156,7 @@ def run_trials(plan: Plan, shared: TrialShared, how: TrialRun, tracker: Tracker,
     remaining = plan.remaining
     progress = Progress(total=len(plan.combos), done=len(plan.combos) - remaining)
     n_train, n_valid = shared.split.fold_sizes
-    collector = FoldCollector(plan, ctx.metric, n_train, n_valid)
+    collector = FoldCollector(plan, ctx.metric, n_train, n_valid, shared.split, shared.rule)
     writer = tracker.child_writer(ctx.experiment_id)
     tracker.set_tags(ctx.parent_run_id, {T.CHILD_WRITES: writer.path})
     with ResultsJournal(ctx.folder) as journal, \

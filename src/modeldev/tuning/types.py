@@ -30,6 +30,9 @@ class TuneRequest:
     experiment: str | None = None
     cv: int | None = None  # folds when tuning a data source directly (a Phase 1 session's own)
     repeats: int | None = None  # the K-fold cut made R times, likewise; None: auto
+    threshold: str | float | None = None  # likewise: auto, tuned or a fixed cut (binary)
+    calibration: str | None = None  # likewise: sigmoid, isotonic or None
+    class_weight: str | None = None  # likewise: balanced or None
 
 
 @dataclass

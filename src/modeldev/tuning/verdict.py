@@ -18,26 +18,17 @@ from typing import Any
 import numpy as np
 
 from modeldev.data.split import Split
-from modeldev.evaluation.cross_validation import FINAL, FoldCache, fit_fold
+from modeldev.evaluation.cross_validation import FoldCache
+from modeldev.evaluation.decision import DecisionRule
 from modeldev.evaluation.metrics import get_metric, improvement_pct
 from modeldev.evaluation.reality_check import GridVerdict, fold_verdict, row_verdict, untested
-from modeldev.evaluation.scoring import metric_of_outputs, score_outputs
+from modeldev.evaluation.scoring import metric_of_outputs
 from modeldev.evaluation.selection import paired_difference, sign_of
 from modeldev.evaluation.statistics import FoldSummary, PairedTest, fold_summary
-from modeldev.frameworks.base import FitContext, FittedModel, Framework
+from modeldev.frameworks.base import FitContext, Framework
 from modeldev.tuning import analysis
 from modeldev.tuning.analysis import Trial
-
-
-@dataclass
-class Refit:
-    """A parameter set fitted on the final rows: the model, its test outputs and metrics."""
-
-    params: dict[str, Any]
-    model: FittedModel
-    test_outputs: np.ndarray
-    test_metrics: dict[str, float]
-    fit_seconds: float
+from modeldev.tuning.refits import Refit, refit
 
 
 @dataclass
@@ -60,27 +51,19 @@ class Judgement:
         return self.tuned if self.carried_forward == "tuned" else self.baseline
 
 
-def refit(adapter: Framework, split: Split, cache: FoldCache, params: dict[str, Any],
-          ctx: FitContext) -> Refit:
-    """Fit `params` on the final rows and score the test rows once."""
-    model, _, seconds = fit_fold(adapter, cache, FINAL, params, ctx)
-    outputs = model.outputs(model.transform(split.X_test))
-    return Refit(dict(params), model, outputs,
-                 score_outputs(split.task, split.y_test, outputs, split.n_classes), seconds)
-
-
 def judge(adapter: Framework, split: Split, metric: str, best: Trial, trials: list[Trial],
-          baseline_folds: list[float] | None, ctx: FitContext) -> Judgement:
+          baseline_folds: list[float] | None, ctx: FitContext,
+          rule: DecisionRule | None = None) -> Judgement:
     """The verdict on the development rows, the test figures, the model to carry."""
     cache = FoldCache(split)
-    tuned = refit(adapter, split, cache, best["params"], ctx)
-    baseline = refit(adapter, split, cache, adapter.baseline_params(split.task), ctx)
+    tuned = refit(adapter, split, cache, best["params"], ctx, rule)
+    baseline = refit(adapter, split, cache, adapter.baseline_params(split.task), ctx, rule)
     n_train, n_valid = split.fold_sizes
     tuned_cv = baseline_cv = None
     if split.holdout:
         Xt_valid, y_valid = cache.inputs(adapter, 0).validation()
-        said = row_verdict(metric, split.task, y_valid, tuned.model.outputs(Xt_valid),
-                           baseline.model.outputs(Xt_valid), split.n_classes or None,
+        said = row_verdict(metric, split.task, y_valid, *_validation(tuned, Xt_valid),
+                           *_validation(baseline, Xt_valid), split.n_classes or None,
                            len(analysis.finished_trials(trials, metric)), split.seed)
     else:
         said = verdict_on_folds(trials, best, baseline_folds, metric, len(split.folds),
@@ -92,9 +75,18 @@ def judge(adapter: Framework, split: Split, metric: str, best: Trial, trials: li
             baseline_cv = fold_summary(baseline_folds or [], n_train, n_valid, bounds)
     gain = improvement_pct(tuned.test_metrics[metric], baseline.test_metrics[metric], metric)
     gain_ci = improvement_interval(metric, split.task, split.y_test, tuned.test_outputs,
-                                   baseline.test_outputs, split.n_classes or None, split.seed)
+                                   baseline.test_outputs, split.n_classes or None, split.seed,
+                                   (tuned.model.threshold, baseline.model.threshold))
     return Judgement(said.verdict, said, tuned_cv, baseline_cv, tuned, baseline,
                      gain if np.isfinite(gain) else None, gain_ci, carry_forward(said.verdict))
+
+
+def _validation(fitted: Refit, Xt_valid: np.ndarray) -> tuple[np.ndarray, Any]:
+    """A holdout refit's validation outputs and cuts: as its decisions scored them (each half
+    with the other half's choice), else its own outputs at the argmax."""
+    if fitted.decided is not None:
+        return fitted.decided.outputs[0], fitted.decided.thresholds[0]
+    return fitted.model.outputs(Xt_valid), None
 
 
 def verdict_on_folds(trials: list[Trial], best: Trial, baseline_folds: list[float] | None,
@@ -115,12 +107,13 @@ def carry_forward(said: str) -> str:
 
 
 def improvement_interval(metric: str, task: str, y: np.ndarray, tuned: np.ndarray,
-                         baseline: np.ndarray, n_classes: int | None, seed: int) -> PairedTest:
+                         baseline: np.ndarray, n_classes: int | None, seed: int,
+                         cuts: tuple[float | None, float | None] = (None, None)) -> PairedTest:
     """The tuned model's improvement over the baseline on the test rows, in percent: a paired
     bootstrap 95 % interval of the absolute difference over those rows, divided by the
     baseline's observed value (a ratio of two resampled figures can blow up to inf)."""
-    diff = paired_difference(metric, task, y, tuned, baseline, n_classes, seed)
-    base = metric_of_outputs(metric, task, y, baseline, n_classes)
+    diff = paired_difference(metric, task, y, tuned, baseline, n_classes, seed, cuts)
+    base = metric_of_outputs(metric, task, y, baseline, n_classes, cuts[1])
     if not np.isfinite(base) or base == 0:
         nan = float("nan")
         return PairedTest(nan, nan, nan, diff.p_value, diff.method, diff.dropped)

@@ -1,28 +1,39 @@
-"""Artifact folders of the workspace and their zip bundles (docs/architecture.md, "Reliability").
+"""Artifact folders of the workspace and their zip bundles (docs/team.md, "Bundles").
 
-Every bundle is built by modeldev.artifacts.build_bundle from a server-side file list of one
-folder (symlinks skipped, no path escape, size capped); the session bundle builds one zip per
-folder and copies their members under a prefix into a single zip, capped as a whole.
+A bundle is built by `modeldev.artifacts.build_zip` from a server-side file list (symlinks
+skipped, no path escape, size capped), file by file, straight into a file on disk:
+`<app folder>/static/bundles/<random token>/<name>.zip`. Streamlit's static route serves it from
+there in chunks (a download button would hold it whole in the server's memory). The token is
+the only way to its URL; bundles older than an hour go, and all of them together are held
+under a quota.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
-import zipfile
+import secrets
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from modeldev.artifacts import build_bundle, list_files, safe_name
+from modeldev.artifacts import build_zip, list_files, safe_name
 from modeldev.config import Settings
-from modeldev.errors import InputError
+from modeldev.errors import InputError, ModeldevError
 from modeldev.tracking.tracker import Tracker
+from modeldev.ui import common
+from modeldev.ui import state as S
 
 KINDS = ("training", "tuning")
+BUNDLES = "bundles"
+BUNDLE_TTL_S = 3600.0
+BUNDLE_QUOTA = 4  # bundles of the largest size all prepared bundles may add up to
 
 
 def folders(settings: Settings) -> list[dict[str, Any]]:
@@ -63,36 +74,63 @@ def check_cap(total: int, settings: Settings) -> str | None:
             "MODELDEV_MAX_BUNDLE_MB.")
 
 
-def folder_bundle(folder: Path, settings: Settings) -> bytes:
-    """The zip of one run folder, as bytes."""
-    with tempfile.TemporaryDirectory(prefix="modeldev-bundle-") as tmp:
-        dest = build_bundle(folder, Path(tmp) / "bundle.zip",
-                            settings.limits.max_bundle_mb * 2**20)
-        return dest.read_bytes()
-
-
-def merged_bundle(roots: list[tuple[str, Path]], settings: Settings) -> bytes:
-    """One zip holding each root's files under its prefix (each part built by build_bundle)."""
-    cap = settings.limits.max_bundle_mb * 2**20
+def offer(key: str, what: str, roots: list[tuple[str, Path]], filename: str,
+          settings: Settings) -> None:
+    """A button that builds the bundle on disk, then the link that downloads it from there
+    (or the one sentence saying why not)."""
     problem = check_cap(size_of(roots), settings)
     if problem:
-        raise InputError(problem)
-    with tempfile.TemporaryDirectory(prefix="modeldev-bundle-") as tmp:
-        out = Path(tmp) / "session.zip"
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dest:
-            for i, (prefix, root) in enumerate(roots):
-                part = build_bundle(root, Path(tmp) / f"part{i}.zip", cap)
-                with zipfile.ZipFile(part) as src:
-                    for info in src.infolist():
-                        info_out = zipfile.ZipInfo(f"{prefix}/{info.filename}", info.date_time)
-                        info_out.compress_type = zipfile.ZIP_DEFLATED
-                        info_out.external_attr = info.external_attr
-                        with src.open(info) as r, dest.open(info_out, "w",
-                                                            force_zip64=True) as w:
-                            while chunk := r.read(1 << 20):
-                                w.write(chunk)
-                part.unlink()
-        return out.read_bytes()
+        common.error(problem)
+        return
+    ready = st.session_state.setdefault(S.ART_READY, {})
+    if st.button(f"Prepare {what} (.zip)", key=key, icon=":material/folder_zip:"):
+        try:
+            with st.spinner("Building the bundle ..."):
+                ready[(key, filename)] = prepare(roots, filename, settings)
+        except ModeldevError as exc:
+            common.error(exc)
+    if ready.get((key, filename)):
+        st.link_button(f"Download {what} (.zip)", ready[(key, filename)],
+                       icon=":material/download:")
+
+
+def static_root() -> Path:
+    """The folder Streamlit serves at `app/static/` (next to the app's main script)."""
+    ctx = get_script_run_ctx()
+    main = getattr(ctx, "main_script_path", None)
+    return (Path(main).parent if main else Path.cwd()) / "static"
+
+
+def prepare(roots: list[tuple[str, Path]], filename: str, settings: Settings,
+            static: Path | None = None) -> str:
+    """Build the zip of `roots` (each folder's files under its prefix) on disk, where the app
+    serves it; return its URL, relative to the page."""
+    cap = settings.limits.max_bundle_mb * 2**20
+    folder = (static or static_root()) / BUNDLES
+    _make_room(folder, cap)
+    token = secrets.token_urlsafe(24)
+    build_zip(roots, folder / token / safe_file_name(filename), cap)
+    return f"app/static/{BUNDLES}/{token}/{safe_file_name(filename)}"
+
+
+def safe_file_name(filename: str) -> str:
+    """`name.zip` with the name made safe."""
+    return f"{safe_name(filename.removesuffix('.zip'), 120)}.zip"
+
+
+def _make_room(folder: Path, cap: int) -> None:
+    """Remove bundles past their hour, then refuse when the rest leave no room for one more."""
+    found = sorted((p.stat().st_mtime, p) for p in folder.glob("*/*.zip")) \
+        if folder.is_dir() else []
+    now, kept = time.time(), 0
+    for mtime, path in found:
+        if now - mtime > BUNDLE_TTL_S:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        else:
+            kept += path.stat().st_size
+    if kept + cap > BUNDLE_QUOTA * cap:
+        raise InputError("Too many bundles were prepared in the last hour; download the files "
+                         "separately, or try again later.")
 
 
 def _json(path: Path) -> dict[str, Any]:

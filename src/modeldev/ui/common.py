@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -31,8 +32,12 @@ def error(exc_or_text: Any) -> None:
 
 
 def settings() -> Settings:
-    """The workspace settings (env MODELDEV_* then defaults), resolved for this run."""
-    return resolve_settings()
+    """The workspace settings (env MODELDEV_* then defaults), resolved for this run; a file
+    is parsed in a memory-limited child here (one process serves every session), and so in
+    the jobs this app starts."""
+    resolved = resolve_settings()
+    return dataclasses.replace(resolved,
+                               limits=dataclasses.replace(resolved.limits, isolate=True))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from modeldev.artifacts import atomic_write_bytes, safe_name
+from modeldev import uploads
 from modeldev.config import Limits, Settings
 from modeldev.data.loading import Source, load_context, load_demo, load_table
+from modeldev.data.paths import confine
 from modeldev.data.validation import Prepared, prepare
 from modeldev.errors import InputError
 from modeldev.evaluation.metrics import default_primary_metric, task_metric_names
+from modeldev.evaluation.thresholds import AUTO_MINORITY
+from modeldev.jobs import store as jobs
 from modeldev.ui import state as S
 
 DEFAULT_DEMO = "breast_cancer"
 PREVIEW_ROWS = 100
 _TARGET_GUESSES = ("target", "label", "y", "class", "outcome")
-UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
+UPLOAD_TYPES = list(uploads.TYPES)
 
 
 @dataclass(frozen=True)
@@ -49,47 +51,59 @@ class SourceSpec:
             return -1.0
 
 
+def source_kinds(settings: Settings) -> tuple[str, ...]:
+    """The data sources this app offers ("File on the server" only where it is allowed)."""
+    return tuple(k for k in S.SOURCE_KINDS if k != "path" or settings.access.server_files)
+
+
 def current_spec(settings: Settings) -> SourceSpec | None:
     """The source chosen on the Data page (the breast_cancer demo until something else is)."""
     kind = st.session_state.get(S.SRC_KIND, "demo")
-    if kind == "demo":
+    if kind not in source_kinds(settings) or kind == "demo":
         return SourceSpec("demo", st.session_state.get(S.SRC_DEMO, DEFAULT_DEMO))
     if kind == "upload":
         saved = st.session_state.get(S.UPLOADED_PATH)
         return SourceSpec("upload", saved) if saved else None
     if kind == "context":
-        path = st.session_state.get(S.SRC_CONTEXT) or str(settings.context_path)
-        return SourceSpec("context", path.strip())
+        typed = st.session_state.get(S.SRC_CONTEXT) if settings.access.server_files else None
+        return SourceSpec("context", (typed or str(settings.context_path)).strip())
     path = (st.session_state.get(S.SRC_PATH) or "").strip()
     return SourceSpec("path", path) if path else None
 
 
-def save_upload(data: bytes, filename: str, settings: Settings) -> str:
-    """Keep an uploaded file in the workspace under its own name, in a folder named by its
-    content hash (never overwritten): the dataset and its default experiment take the name."""
-    stem, _, ext = filename.rpartition(".")
-    ext = ext.lower() if ext.lower() in UPLOAD_TYPES else "csv"
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    path = settings.workspace / "uploads" / digest / f"{safe_name(stem or filename)}.{ext}"
-    if not path.exists():
-        atomic_write_bytes(path, data)
+def save_upload(uploaded: Any, settings: Settings) -> str:
+    """Keep an uploaded file in the workspace (`modeldev.uploads`: a folder per content, under
+    a quota), hashed once per upload: a rerun with the same file reuses the saved path."""
+    seen = st.session_state.get(S.UPLOAD_SAVED) or {}
+    if seen.get("file_id") == uploaded.file_id and Path(seen.get("path", "")).is_file():
+        return str(seen["path"])
+    data = uploaded.getvalue()
+    path = uploads.save_upload(data, uploaded.name, settings, uploads.digest_of(data),
+                               jobs.inputs_in_use(settings))
+    st.session_state[S.UPLOAD_SAVED] = {"file_id": uploaded.file_id, "path": str(path)}
     return str(path)
 
 
 @st.cache_resource(show_spinner="Loading the data ...", max_entries=4)
-def _load(kind: str, value: str, stamp: float, limits: tuple = ()) -> Source:
+def _load(kind: str, value: str, stamp: float, limits: tuple = (),
+          roots: tuple[str, ...] = (), context_path: str = "") -> Source:
     caps = Limits(*limits) if limits else None
     if kind == "demo":
         return load_demo(value)
     if kind == "context":
-        return load_context(value, caps)
-    return load_table(value, caps)
+        own = Path(value).expanduser().resolve() == Path(context_path)
+        path = Path(context_path) if own else confine(value, roots)
+        return load_context(path, caps, roots=roots)
+    return load_table(confine(value, roots) if kind == "path" else value, caps)
 
 
 def load(spec: SourceSpec, settings: Settings | None = None) -> Source:
-    """The table of `spec`, caps checked before reading (cached per file version; read-only)."""
-    return _load(spec.kind, spec.value, spec.stamp(),
-                 astuple(settings.limits) if settings is not None else ())
+    """The table of `spec`, caps checked before reading, paths confined to the data roots
+    (cached per file version; read-only)."""
+    if settings is None:
+        return _load(spec.kind, spec.value, spec.stamp())
+    return _load(spec.kind, spec.value, spec.stamp(), astuple(settings.limits),
+                 settings.access.data_roots, str(settings.context_path))
 
 
 def default_target(source: Source) -> str:
@@ -103,13 +117,15 @@ def default_target(source: Source) -> str:
 
 @st.cache_resource(show_spinner="Checking the data ...", max_entries=8)
 def _prepare(kind: str, value: str, stamp: float, target: str, task: str,
-             limits: tuple) -> Prepared:
-    return prepare(_load(kind, value, stamp, limits).frame, target, task, Limits(*limits))
+             limits: tuple, roots: tuple[str, ...], context_path: str) -> Prepared:
+    frame = _load(kind, value, stamp, limits, roots, context_path).frame
+    return prepare(frame, target, task, Limits(*limits))
 
 
 def prepared(spec: SourceSpec, target: str, task: str, settings: Settings) -> Prepared:
     """The validated table (raises the InputError that training would raise)."""
-    return _prepare(spec.kind, spec.value, spec.stamp(), target, task, astuple(settings.limits))
+    return _prepare(spec.kind, spec.value, spec.stamp(), target, task, astuple(settings.limits),
+                    settings.access.data_roots, str(settings.context_path))
 
 
 def current_choice(settings: Settings) -> dict[str, Any]:
@@ -171,3 +187,18 @@ def class_balance(data: Prepared) -> pd.DataFrame | None:
     counts = data.y.value_counts()
     return pd.DataFrame({"class": [str(c) for c in counts.index], "rows": counts.to_numpy(),
                          "share": (counts / counts.sum()).round(4).to_numpy()})
+
+
+def imbalance_advice(data: Prepared) -> str | None:
+    """For a binary table whose minority class is under 30 %: which primary metric to choose
+    and why (None otherwise)."""
+    if data.task != "binary":
+        return None
+    share = float(data.y.value_counts(normalize=True).min())
+    if share >= AUTO_MINORITY:
+        return None
+    return (f"The minority class is {share:.0%} of the rows. Choose average_precision (it "
+            "does not depend on a threshold) or f1_score, scored at a decision threshold tuned "
+            "out of fold for each model (the default here); accuracy would reward predicting "
+            "the majority class, and at a threshold of 0.5 most models find few of the "
+            "minority.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from modeldev.config import Settings
 from modeldev.data.loading import demo_names
+from modeldev.errors import InputError
 from modeldev.evaluation.metrics import TASKS
 from modeldev.ui import data_source as ds
 from modeldev.ui import state as S
@@ -16,9 +17,11 @@ from modeldev.ui.common import error, plain
 
 def source_picker(settings: Settings) -> None:
     """Demo, upload, server path or pipeline context; an upload is kept in the workspace."""
-    st.session_state.setdefault(S.SRC_KIND, "demo")
+    kinds = ds.source_kinds(settings)
+    if st.session_state.get(S.SRC_KIND) not in kinds:
+        st.session_state[S.SRC_KIND] = "demo"
     st.session_state.setdefault(S.SRC_CONTEXT, str(settings.context_path))
-    kind = st.radio("Source", S.SOURCE_KINDS, format_func=S.SOURCE_LABELS.get,
+    kind = st.radio("Source", kinds, format_func=S.SOURCE_LABELS.get,
                     key=S.SRC_KIND, horizontal=True)
     if kind == "demo":
         st.selectbox("Demo dataset", demo_names(), key=S.SRC_DEMO)
@@ -26,13 +29,18 @@ def source_picker(settings: Settings) -> None:
         uploaded = st.file_uploader("CSV or Parquet file", type=ds.UPLOAD_TYPES,
                                     key=S.SRC_UPLOAD)
         if uploaded is not None:
-            st.session_state[S.UPLOADED_PATH] = ds.save_upload(uploaded.getvalue(),
-                                                               uploaded.name, settings)
+            try:
+                st.session_state[S.UPLOADED_PATH] = ds.save_upload(uploaded, settings)
+            except InputError as exc:
+                st.session_state.pop(S.UPLOADED_PATH, None)
+                error(exc)
     elif kind == "path":
         st.text_input("Path of a CSV or Parquet file on the server", key=S.SRC_PATH,
                       placeholder="/data/features.parquet")
-    else:
+    elif settings.access.server_files:
         st.text_input("Path of pipeline_context.json", key=S.SRC_CONTEXT)
+    else:
+        st.text(f"pipeline_context.json of this workspace: {settings.context_path}")
 
 
 def target_task_metric(choice: dict[str, Any]) -> None:
@@ -52,7 +60,10 @@ def target_task_metric(choice: dict[str, Any]) -> None:
     if st.session_state.get(S.METRIC) not in options:
         st.session_state[S.METRIC] = options[0]
     right.selectbox("Primary metric", options, key=S.METRIC,
-                    help="the best framework is picked by this metric on validation")
+                    help="the best framework is picked by this metric, cross-validated")
+    advice = ds.imbalance_advice(data)
+    if advice:
+        st.info(plain(advice), icon=":material/balance:")
 
 
 def report(choice: dict[str, Any]) -> None:

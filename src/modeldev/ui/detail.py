@@ -1,12 +1,14 @@
 """Per-model detail of a Phase 1 session: the logged model scored again on the session's split.
 
-The model is loaded from MLflow (only models this store logged) and the split rebuilt from the
+The model is loaded from MLflow (only models this installation signed, unless the server is
+trusted and the analyst asks: `may_load`) and the split rebuilt from the
 session's manifest (same data, checked by hash, same seed), so the numbers match the metrics.
 Curves are drawn on the test rows: no model saw them while it was fitted or chosen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -25,23 +27,33 @@ def session_split(folder: str, stamp: float, workspace: str) -> Split:
     """The session's train/validation/test split, from its manifest and best_model_info."""
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
     info = json.loads((Path(folder) / "best_model_info.json").read_text())
-    return rebuild_split(manifest, info, resolve_settings(workspace).limits,
-                         Path(folder) / DATA_DIR)
+    limits = dataclasses.replace(resolve_settings(workspace).limits, isolate=True)
+    return rebuild_split(manifest, info, limits, Path(folder) / DATA_DIR)
+
+
+@st.cache_data(show_spinner="Checking the model's signature ...", max_entries=32)
+def model_problem(uri: str, workspace: str, run_id: str) -> str | None:
+    """Why the model a framework run logged may not be loaded without trusting the server
+    (None: this installation signed it, or there is none); nothing of it runs."""
+    tracker = common.cached_tracker(uri, workspace)
+    models = tracker.get_run(run_id).model_ids
+    return tracker.model_problem(models[0]) if models else None
 
 
 @st.cache_resource(show_spinner="Loading the model from MLflow ...", max_entries=8)
-def fitted_model(uri: str, workspace: str, run_id: str) -> Any:
-    """The FittedModel logged by a Phase 1 framework run (None when it logged none)."""
+def fitted_model(uri: str, workspace: str, run_id: str, trusted: bool) -> Any:
+    """The FittedModel logged by a Phase 1 framework run (None when it logged none); one this
+    installation did not sign only where the server is `trusted`."""
     tracker = common.cached_tracker(uri, workspace)
     models = tracker.get_run(run_id).model_ids
-    return tracker.load_fitted(models[0]) if models else None
+    return tracker.load_fitted(models[0], trusted) if models else None
 
 
 @st.cache_data(show_spinner="Scoring the model ...", max_entries=16)
-def model_detail(uri: str, workspace: str, folder: str, stamp: float,
-                 run_id: str) -> dict[str, Any] | None:
+def model_detail(uri: str, workspace: str, folder: str, stamp: float, run_id: str,
+                 trusted: bool = False) -> dict[str, Any] | None:
     """Validation targets, predictions, probabilities and feature importance of one model."""
-    model = fitted_model(uri, workspace, run_id)
+    model = fitted_model(uri, workspace, run_id, trusted)
     if model is None:
         return None
     split = session_split(folder, stamp, workspace)
@@ -49,7 +61,8 @@ def model_detail(uri: str, workspace: str, folder: str, stamp: float,
                            "y": split.y_test, "importance": model.feature_importance()}
     if split.task == "regression":
         out["pred"] = model.predict_encoded(split.X_test)
-    else:
+    else:  # labels at the model's own decision threshold, as its pyfunc predicts them
         out["proba"] = model.predict_proba(split.X_test)
-        out["pred"] = out["proba"].argmax(axis=1)
+        out["pred"] = model.predict_encoded(split.X_test)
+        out["threshold"] = model.threshold if split.task == "binary" else None
     return out

@@ -103,8 +103,8 @@ def panel(settings: Settings, job: dict[str, Any], body: Body, cancel_key: str) 
             asked = jobs.cancel(settings, status["job_id"])
             st.toast("Cancel requested" if asked else "The job is no longer running")
         with st.expander(f"Log (last {LOG_LINES} lines)", expanded=False):
-            st.code(jobs.log_tail(settings, status["job_id"], LOG_LINES) or "(empty)",
-                    language=None)
+            st.code(jobs.log_tail(settings, status["job_id"], LOG_LINES, tracebacks=False)
+                    or "(empty)", language=None)
 
     if active:
         st.fragment(run_every=POLL_S)(live)()

@@ -30,6 +30,10 @@ def framework_rows(events: list[dict[str, Any]], now: float | None = None) -> li
         elif kind == "framework_finished":
             rows.setdefault(name, {"framework": name})
             rows[name].update(state="done", device=e.get("device", ""), seconds=e.get("seconds"))
+            if e.get("decision_threshold") is not None:
+                rows[name]["threshold"] = round(float(e["decision_threshold"]), 4)
+            if e.get("warning"):
+                rows[name]["warning"] = e["warning"]
         elif kind == "framework_failed":
             rows.setdefault(name, {"framework": name})
             rows[name].update(state="failed", error=e.get("error", ""))
@@ -101,6 +105,12 @@ def train_body(settings: Settings, status: dict[str, Any], events: list[dict[str
     table = pd.DataFrame(rows)
     table["seconds"] = table["seconds"].map(lambda v: None if v is None else round(v, 2))
     st.dataframe(table, hide_index=True, key="train_progress_table")
+    for row in rows:
+        if row.get("warning"):
+            st.warning(common.plain(f"{row['framework']} {row['warning']}: its labels carry no "
+                                    "information; look at its ranking metrics (ROC AUC, "
+                                    "average precision), a tuned threshold or class weights."),
+                       icon=":material/warning:")
     fig = loss_figure(events)
     if fig is not None:
         st.plotly_chart(fig, key="train_loss_chart")

@@ -11,11 +11,13 @@ import streamlit as st
 from modeldev.charts import detail as detail_charts
 from modeldev.charts.common import params_label
 from modeldev.charts.tuning import tuning_figures
+from modeldev.config import Settings
 from modeldev.errors import ModeldevError
 from modeldev.evaluation.metrics import get_metric, task_metric_names
 from modeldev.tracking import tags as T
 from modeldev.tuning import analysis
 from modeldev.ui import common, detail, sessions
+from modeldev.ui import state as S
 
 
 def metrics_table(rows: list[dict[str, Any]], task: str, primary: str) -> pd.DataFrame:
@@ -59,10 +61,13 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
     """Confusion matrix, ROC and PR (classification) or predicted vs actual and residuals
     (regression), and feature importance where the model has one."""
     s = common.settings()
+    if not may_load(s, row):
+        return
     try:
         folder = sessions.run_folder(session)
         stamp = Path(folder).stat().st_mtime
-        d = detail.model_detail(s.tracking_uri, str(s.workspace), folder, stamp, row["run_id"])
+        d = detail.model_detail(s.tracking_uri, str(s.workspace), folder, stamp, row["run_id"],
+                                s.access.trust_tracking_server)
     except (ModeldevError, OSError, KeyError, ValueError) as exc:
         common.error(f"Could not rebuild the detail of {row['name']}: {exc}")
         return
@@ -77,8 +82,11 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
         figs = common.figure(("classification", *key), lambda: (
             detail_charts.confusion_figure(d["y"], d["pred"], d["classes"]),
             detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "roc"),
-            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "pr")))
-    st.caption("On the validation part of the session's split, where the models were compared.")
+            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "pr",
+                                       d.get("threshold")),
+            detail_charts.reliability_figure(d["y"], d["proba"])))
+    st.caption("On the session's test rows, which no model saw while it was fitted or chosen; "
+               "labels at each model's own decision threshold.")
     cols = st.columns(len(figs))
     for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
         col.plotly_chart(fig, key=f"detail_fig_{i}")
@@ -87,6 +95,34 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
             *d["importance"])), key="detail_importance")
     else:
         st.text(f"{row['name']} has no native feature importance.")
+
+
+def may_load(s: Settings, row: dict[str, Any]) -> bool:
+    """Whether the model of `row` may be loaded now: signed by this installation and unchanged,
+    or, on a trusted server (MODELDEV_TRUST_TRACKING_SERVER=1), once the analyst has been told
+    that loading it runs its code and asked for it."""
+    try:
+        why = detail.model_problem(s.tracking_uri, str(s.workspace), row["run_id"])
+    except ModeldevError as exc:
+        common.error(exc)
+        return False
+    if why is None:
+        return True
+    name = row["name"]
+    if not s.access.trust_tracking_server:
+        common.error(f"The model of {name} is not loaded: {why}, and loading it would run its "
+                     "code; set MODELDEV_TRUST_TRACKING_SERVER=1 to load models this "
+                     "installation did not sign.")
+        return False
+    st.warning(common.plain(f"The model of {name} was not signed by this installation: {why}. "
+                            "Loading it runs its code as this app's user; this tracking server "
+                            "is trusted (MODELDEV_TRUST_TRACKING_SERVER=1), so you may."),
+               icon=":material/warning:")
+    accepted = st.session_state.setdefault(S.TRUSTED_MODELS, set())
+    if row["run_id"] not in accepted and st.button(
+            f"Load the model of {name}", key=f"{S.TRUST_PREFIX}{row['run_id']}"):
+        accepted.add(row["run_id"])
+    return row["run_id"] in accepted
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

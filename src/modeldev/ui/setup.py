@@ -108,6 +108,34 @@ def fits_text(data: Prepared) -> str:
             "tell frameworks apart.")
 
 
+def decision_widgets(task: str) -> None:
+    """Binary tasks: the decision threshold; classification: class weights and calibration."""
+    if task == "regression":
+        return
+    cols = st.columns(3)
+    if task == "binary":
+        cols[0].selectbox("Decision threshold", list(S.THRESHOLD_CHOICES), key=S.THRESHOLD,
+                          format_func=lambda v: S.THRESHOLD_LABELS.get(v, v),
+                          help="the probability above which a row is called positive; tuned "
+                               "on out-of-fold predictions, never on the rows it is scored on")
+    cols[1].selectbox("Class weights", ["none", "balanced"], key=S.CLASS_WEIGHT,
+                      help="balanced: every class weighs as much as the others in each fit")
+    cols[2].selectbox("Calibrate probabilities", ["none", "sigmoid", "isotonic"],
+                      key=S.CALIBRATION, help="fitted out of fold; use it where the "
+                                              "probabilities themselves will be used")
+
+
+def decision_choices(task: str) -> dict[str, Any]:
+    """The train job's threshold, class weight and calibration args from the Data page."""
+    if task == "regression":
+        return {}
+    threshold = st.session_state.get(S.THRESHOLD, "auto")
+    return {"threshold": float(threshold) if threshold == "0.5" else threshold
+            if task == "binary" else None,
+            "class_weight": st.session_state.get(S.CLASS_WEIGHT, "none"),
+            "calibration": st.session_state.get(S.CALIBRATION, "none")}
+
+
 def time_limit(key: str) -> float | None:
     """A time-limit input's value in seconds; 0 (the default) means none."""
     value = float(st.session_state.get(key) or 0)
@@ -124,6 +152,6 @@ def train_args(choice: dict[str, Any]) -> dict[str, Any]:
             "frameworks": chosen_frameworks(data.task),
             "primary_metric": metric if metric in metric_options(data.task) else None,
             "seed": int(st.session_state.get(S.SEED, DEFAULT_SEED)),
-            "cv": cv_choice(), "repeats": repeats_choice(),
+            "cv": cv_choice(), "repeats": repeats_choice(), **decision_choices(data.task),
             "framework_timeout": time_limit(S.FRAMEWORK_TIMEOUT),
             "device": st.session_state.get(S.DEVICE, "auto"), "experiment": experiment}

@@ -44,10 +44,14 @@ SEED = "data_seed"
 DEVICE = "data_device"
 CV = "data_cv"
 REPEATS = "data_repeats"
+THRESHOLD = "data_threshold"
+CALIBRATION = "data_calibration"
+CLASS_WEIGHT = "data_class_weight"
 FRAMEWORK_TIMEOUT = "data_framework_timeout"
 EXPERIMENT_NAME = "data_experiment"
 FRAMEWORK_PREFIX = "data_fw_"
 UPLOADED_PATH = "data_uploaded_path"  # where the last upload was saved (not a widget)
+UPLOAD_SAVED = "data_upload_saved"  # {file_id, path} of the last upload: hashed once
 
 # Training page.
 TRAIN_START = "train_start"
@@ -58,6 +62,8 @@ TRAIN_RESUME = "train_resume"
 # Comparison page.
 SESSION_PICK = "session_pick"
 CMP_MODEL = "cmp_model"
+TRUSTED_MODELS = "trusted_models"  # run ids whose unsigned model the analyst chose to load
+TRUST_PREFIX = "cmp_trust_"  # the button that loads one
 
 # Tuning page.
 TUNE_FRAMEWORK = "tune_framework"
@@ -79,6 +85,7 @@ RUNS_OPEN_TUNING = "runs_open_tuning"
 ART_FOLDER = "art_folder"
 ART_BUNDLE = "art_bundle"
 ART_BUNDLE_SESSION = "art_bundle_session"
+ART_READY = "art_bundles_ready"  # (button, file name) -> URL of a bundle built on disk
 
 SOURCE_KINDS = ("demo", "upload", "path", "context")
 SOURCE_LABELS = {"demo": "Built-in demo", "upload": "Upload a file",
@@ -89,6 +96,9 @@ CV_CHOICES = ("auto", "3", "5", "10", "0")
 CV_LABELS = {"auto": "auto: 5 folds up to 50,000 rows, one holdout split above",
              "3": "3-fold cross-validation", "5": "5-fold cross-validation",
              "10": "10-fold cross-validation", "0": "one holdout split (60/20/20)"}
+THRESHOLD_CHOICES = ("auto", "tuned", "0.5")
+THRESHOLD_LABELS = {"auto": "auto: tuned when the minority class is under 30 %",
+                    "tuned": "tuned per model, out of fold", "0.5": "fixed at 0.5"}
 REPEAT_CHOICES = ("auto", "1", "2", "3", "5", "10")
 REPEAT_LABELS = {"auto": "auto: 2 with folds", **{r: f"{r} x the folds" for r in
                                                   ("1", "2", "3", "5", "10")}}
@@ -113,13 +123,28 @@ def keep_widget_state() -> None:
             st.session_state[name] = st.session_state[name]
 
 
-def owner_id() -> str:
-    """This browser session's owner id: from session state, else the URL, else a new one.
+def login_name(header: str = "") -> str | None:
+    """Who is logged in: Streamlit's own login (`st.user`), else the name an authenticating
+    proxy puts in `header` (MODELDEV_USER_HEADER); None where there is no login."""
+    if st.user.get("is_logged_in"):
+        name = st.user.get("email") or st.user.get("sub") or st.user.get("name")
+        return str(name) if name else None
+    value = st.context.headers.get(header) if header else None
+    return value.strip()[:200] if value and value.strip() else None
 
-    It is mirrored into the URL so a reload (a new Streamlit session) finds its jobs again.
-    """
+
+def owner_id(header: str = "") -> str:
+    """Who owns this session's jobs: the logged-in user where there is a login (every tab of
+    theirs is one owner), else this browser session's id: from session state, else the URL,
+    else a new one, mirrored into the URL so a reload finds its jobs again."""
+    user = login_name(header)
+    if user:
+        if OWNER_PARAM in st.query_params:  # a session id in the URL means nothing here
+            del st.query_params[OWNER_PARAM]
+        st.session_state[OWNER] = f"user:{user}"
+        return st.session_state[OWNER]
     owner = st.session_state.get(OWNER)
-    if not owner:
+    if not owner or not _OWNER_RE.match(owner):
         from_url = st.query_params.get(OWNER_PARAM, "")
         owner = from_url if _OWNER_RE.match(from_url or "") else uuid.uuid4().hex[:16]
         st.session_state[OWNER] = owner
