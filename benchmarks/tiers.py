@@ -17,9 +17,10 @@ fold scores of the primary metric, and then judges the same scores the ways comp
 
 Per table and method it reports the mean tier size, how often each framework was the winner
 and in the tier, and the targets of issue 17: breast_cancer and wine winners in >= 5 of 6
-seeds; on `near_tie` (made here: a linear signal, so the linear model and the nets are within
-1 % and the tree ensembles are several % worse) both close families in the tier and the
-worse family out of it in >= 5 of 6 seeds. The tables `fair` (6,366 rows, binary) and `anes96`
+seeds; on `near_tie` and `wide` (made here: a linear signal, so the linear model and the nets
+are within 1 % of each other; with 60 columns the forest falls about 8 % behind) every
+framework within 1 % of the best in the tier, and every one 8 % or more worse out of it, in
+>= 5 of 6 seeds. The tables `fair` (6,366 rows, binary) and `anes96`
 (944 rows, 7 classes) are survey tables that statsmodels ships; no test tunes to them.
 """
 
@@ -36,13 +37,12 @@ from typing import Any
 import benchutil as bu
 import numpy as np
 
-TABLES = ("breast_cancer", "wine", "diabetes", "fair", "anes96", "near_tie")
+TABLES = ("breast_cancer", "wine", "diabetes", "fair", "anes96", "near_tie", "wide")
 SEEDS = (1, 2, 3, 4, 5, 6)
 REPEATS, FOLDS = 3, 5
 METHODS = ("1x5 pairwise (before)", "1x5", "2x5", "3x5")
 QUICK_FRAMEWORKS = ["sklearn_logistic_regression", "sklearn_random_forest", "xgboost_baseline"]
-NEAR_TIE_CLOSE = ("sklearn_logistic_regression", "tensorflow_nn", "pytorch_nn")
-NEAR_TIE_FAR = ("sklearn_random_forest", "xgboost_baseline", "lightgbm_baseline")
+CLOSE, FAR = 0.01, 0.08  # issue 17: families within 1 % of the best, and 8 % worse
 
 
 def table(name: str) -> Any:
@@ -62,12 +62,15 @@ def table(name: str) -> Any:
             return Source(frame, "fair", "had_affair", "statsmodels:fair")
         frame["PID"] = frame["PID"].astype(int).astype(str)
         return Source(frame, "anes96", "PID", "statsmodels:anes96")
-    rng = np.random.default_rng(2024)  # near_tie: y from a linear score plus logistic noise
-    X = rng.standard_normal((3000, 20))
-    w = rng.normal(0, 1, 20) / np.sqrt(20) * 2
+    # y from a linear score plus logistic noise: the linear model and the nets come within 1 %
+    # of each other; with 60 columns (`wide`) the forest falls about 8 % behind
+    columns, scale = (20, 2.0) if name == "near_tie" else (60, 2.5)
+    rng = np.random.default_rng(2024)
+    X = rng.standard_normal((3000, columns))
+    w = rng.normal(0, 1, columns) / np.sqrt(columns) * scale
     y = (X @ w + rng.logistic(size=3000) > 0).astype(int)
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)]).assign(target=y)
-    return Source(frame, "near_tie", "target", "synthetic:near_tie")
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(columns)]).assign(target=y)
+    return Source(frame, name, "target", f"synthetic:{name}")
 
 
 def one_session(name: str, seed: int, frameworks: list[str] | None) -> dict[str, Any]:
@@ -124,6 +127,16 @@ def summarise(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def gaps(entry: dict[str, Any]) -> dict[str, float]:
+    """Each framework's mean over the seeds, as a share below the best one (direction-aware)."""
+    sessions = entry["sessions"]
+    sign = -1.0 if sessions[0]["primary_metric"] in ("rmse", "mae", "mse", "log_loss") else 1.0
+    means = {n: sign * float(np.mean([np.mean(s["folds"][n]) for s in sessions]))
+             for n in sessions[0]["folds"]}
+    best = max(means.values())
+    return {n: (best - v) / abs(best) for n, v in means.items()}
+
+
 def targets(results: dict[str, Any], method: str) -> list[str]:
     """Issue 17's stability targets under `method`, each met or not."""
     lines = []
@@ -133,17 +146,23 @@ def targets(results: dict[str, Any], method: str) -> list[str]:
             top, count = entry["summary"][method]["top_winner"]
             lines.append(f"{name}: {top} won {count} of {len(entry['sessions'])} seeds "
                          f"({'met' if count >= 5 else 'NOT met'}: >= 5)")
-    entry = results["tables"].get("near_tie")
-    if entry:
-        judged = entry["summary"][method]["per_seed"]
-        winners = [j["winner"] for j in judged]
-        both = sum(j["winner"] in NEAR_TIE_CLOSE and any(
-            n in j["tier"] for n in NEAR_TIE_CLOSE if n != j["winner"]) for j in judged)
-        far_out = sum(not any(n in j["tier"] for n in NEAR_TIE_FAR) for j in judged)
-        lines.append(f"near_tie: a close family won {sum(w in NEAR_TIE_CLOSE for w in winners)}"
-                     f" of {len(judged)}; the tier held a second close family in {both} "
-                     f"({'met' if both >= 5 else 'NOT met'}: >= 5) and excluded every tree "
-                     f"ensemble in {far_out} ({'met' if far_out >= 5 else 'NOT met'}: >= 5)")
+    for name in ("near_tie", "wide"):
+        entry = results["tables"].get(name)
+        if not entry:
+            continue
+        judged, gap = entry["summary"][method]["per_seed"], gaps(entry)
+        close = sorted(n for n, g in gap.items() if g <= CLOSE)
+        far = sorted(n for n, g in gap.items() if g >= FAR)
+        held = sum(all(n in j["tier"] for n in close) for j in judged)
+        out = sum(not any(n in j["tier"] for n in far) for j in judged)
+        line = (f"{name}: the frameworks within {CLOSE:.0%} of the best ({', '.join(close)}) "
+                f"all in the tier in {held} of {len(judged)} seeds "
+                f"({'met' if held >= 5 else 'NOT met'}: >= 5)")
+        if far:
+            line += (f"; those {FAR:.0%} or more worse ({', '.join(far)}) all out of it in "
+                     f"{out} ({'met' if out >= 5 else 'NOT met'}: >= 5)")
+        lines.append(line + "; gaps to the best: " + ", ".join(
+            f"{n} {g:.1%}" for n, g in sorted(gap.items(), key=lambda kv: kv[1])))
     return lines
 
 

@@ -18,6 +18,7 @@ def test_the_tier_holds_what_cannot_be_told_apart_and_says_no_more():
     folds = {"lr": A, "rf": B, "bad": [a - 0.1 for a in A]}
     sel = select_by_folds(folds, "f1_score", n_train=400, n_valid=100)
     assert sel.winner == "lr" and sel.top_tier == ["lr", "rf"] and sel.tied_with() == ["rf"]
+    assert sel.best_mean == "lr"
     rf, bad = sel.comparisons
     assert rf.tied and not rf.equivalent and rf.p_value >= 0.05
     # the pair alone: the corrected t-test's two-sided p (hand-computed in test_statistics)
@@ -72,17 +73,38 @@ def test_the_tie_band_ties_the_same_model_from_two_libraries_and_counts_as_tied(
     assert sel.top_tier[:2] == ["sklearn_linear_regression", "statsmodels_ols"]
 
 
-def test_means_less_than_one_row_apart_are_a_tie_won_by_the_first_listed():
+def test_means_less_than_one_row_apart_are_one_band():
     folds = {"simple": [0.90, 0.92, 0.9099], "net": [0.90, 0.92, 0.91]}
     sel = select_by_folds(folds, "f1_score", n_train=60, n_valid=30)
-    assert sel.winner == "simple" and sel.top_tier == ["simple", "net"]
-    apart = {"simple": [0.90, 0.92, 0.91], "net": [0.95, 0.96, 0.97]}
-    assert select_by_folds(apart, "f1_score", 60, 30).winner == "net"
+    assert sel.winner == "simple" and sel.comparisons[0].same_mean
     # ROC AUC has no row granularity: a millionth of the mean is the band
     close = {"simple": [0.95, 0.96, 0.9699], "net": [0.95, 0.96, 0.97]}
-    assert select_by_folds(close, "roc_auc", 60, 30).winner == "net"
+    assert not select_by_folds(close, "roc_auc", 60, 30).comparisons[0].same_mean
     hair = {"simple": [0.95, 0.96, 0.97 - 1e-9], "net": [0.95, 0.96, 0.97]}
-    assert select_by_folds(hair, "roc_auc", 60, 30).winner == "simple"
+    assert select_by_folds(hair, "roc_auc", 60, 30).comparisons[0].same_mean
+
+
+def test_the_winner_is_the_simplest_within_one_standard_error_of_the_best():
+    rng = np.random.default_rng(8)
+    noise = rng.normal(0, 0.02, 10)  # fold difficulty both share: a wide standard error
+    best = 0.80 + noise
+    wobble = rng.normal(0, 0.01, 10)
+    close = best - 0.004 + wobble - wobble.mean()  # listed first, 0.004 lower on average
+    sel = select_by_folds({"simple": list(close), "complex": list(best)}, "accuracy", 900, 100,
+                          repeats=2)
+    assert sel.winner == "simple" and sel.best_mean == "complex"
+    assert sel.standard_error is not None and sel.standard_error > 0.004
+    assert "within one standard error" in sel.reason and "complex" in sel.reason
+    assert sel.top_tier[0] == "simple" and sel.comparisons[0].advantage < 0
+    # beyond one standard error the best mean wins
+    far = best - 0.05
+    assert select_by_folds({"simple": list(far), "complex": list(best)}, "accuracy", 900, 100,
+                           repeats=2).winner == "complex"
+    # within one standard error but shown worse on the shared folds (a steady gap): not it
+    steady = best - 0.01 + rng.normal(0, 0.0005, 10)
+    sel = select_by_folds({"simple": list(steady), "complex": list(best)}, "accuracy", 900,
+                          100, repeats=2)
+    assert sel.winner == "complex" and "simple" not in sel.top_tier
 
 
 def test_equivalence_is_baycomps_correlated_t_test_with_a_rope():
@@ -133,3 +155,6 @@ def test_the_framework_tuned_follows_phase_1s_tie_rule():
     assert chosen == "sklearn_random_forest" and note == ""
     ranking[1]["metrics"]["rmse"] = 49.0
     assert choose_framework(ranking, "rmse", "regression", None, 75)[0] == "xgboost_baseline"
+    # Phase 1's own winner (the one-standard-error rule may name a simpler one) is tuned
+    assert choose_framework(ranking, "rmse", "regression", None, 75,
+                            winner="sklearn_random_forest")[0] == "sklearn_random_forest"

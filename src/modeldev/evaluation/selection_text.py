@@ -23,10 +23,17 @@ def _verb(names: list[str], singular: str, plural: str) -> str:
     return singular if len(names) == 1 else plural
 
 
-def reason(winner: str, mean: float, standing: Standing, metric: str,
-           margin: object) -> str:
-    """Why `winner` won, and where each other candidate stands, in plain words."""
-    text = f"{winner} has the best mean {metric} ({mean:.4g})"
+def reason(winner: str, mean: float, standing: Standing, metric: str, margin: object,
+           best: tuple[str, float, object] | None = None) -> str:
+    """Why `winner` won, and where each other candidate stands, in plain words (`best`: the
+    framework with the best mean, its mean and the standard error of that mean)."""
+    if best is not None and best[0] != winner and best[0] not in standing.same:
+        se = best[2] if isinstance(best[2], float) else float("nan")
+        text = (f"{winner} is the simplest framework whose mean {metric} ({mean:.4g}) is within "
+                f"one standard error ({se:.2g}) of the best mean ({best[0]}, {best[1]:.4g}) and "
+                "that cannot be told apart from the best (the one-standard-error rule)")
+    else:
+        text = f"{winner} has the best mean {metric} ({mean:.4g})"
     same, unclear, out, equivalent = (standing.same, standing.unclear, standing.out,
                                       standing.equivalent)
     if same:

@@ -110,8 +110,10 @@ def from_training_run(tracker: Tracker, run_id: str, framework: str | None,
     except (OSError, ValueError) as exc:
         raise InputError(f"Could not read the Phase 1 artifacts of run {run_id}: {exc}.") from None
     metric = primary_metric or info["primary_metric"]
-    chosen, note = choose_framework(ranking, metric, info["task"], framework,
-                                    int(manifest.get("split", {}).get("validation") or 0))
+    chosen, note = choose_framework(
+        ranking, metric, info["task"], framework,
+        int(manifest.get("split", {}).get("validation") or 0),
+        info.get("model_name") if metric == info["primary_metric"] else None)
     dataset = manifest["dataset"]
     base = Baseline(training_run_id=run_id, experiment_id=run.experiment_id,
                     source=reload_source(dataset["origin"], dataset["hash"], folder / DATA_DIR),
@@ -142,9 +144,11 @@ def _scored_rows(ranking: list[dict[str, Any]], metric: str, fold_valid_rows: in
 
 
 def choose_framework(ranking: list[dict[str, Any]], metric: str, task: str,
-                     wanted: str | None, fold_valid_rows: int = 0) -> tuple[str, str]:
-    """The framework to tune: the one asked for, else the best Phase 1 run that has a grid,
-    ranked by Phase 1's own rule (means within the tie band go to the one listed first)."""
+                     wanted: str | None, fold_valid_rows: int = 0,
+                     winner: str | None = None) -> tuple[str, str]:
+    """The framework to tune: the one asked for, else Phase 1's winner (`winner`, chosen by
+    its own rule for this metric) when it has a grid, else the best Phase 1 run with a grid
+    (means within the tie band go to the one listed first)."""
     if wanted:
         if not tunable(get_framework(wanted, task), task):
             raise InputError(f"{wanted} has no parameters to tune.")
@@ -153,6 +157,8 @@ def choose_framework(ranking: list[dict[str, Any]], metric: str, task: str,
              if row.get("status") == "FINISHED"
              and (value := (row.get("metrics") or {}).get(metric)) is not None}
     order, _ = rank_by_means(means, metric, _scored_rows(ranking, metric, fold_valid_rows))
+    if winner is not None and winner in means:
+        order = [winner, *(n for n in order if n != winner)]
     best = next((n for n in order if tunable(get_framework(n, task), task)), None)
     if best is None:
         raise InputError("No finished Phase 1 framework has a tuning grid.")
