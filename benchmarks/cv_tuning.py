@@ -114,13 +114,14 @@ def trees_per_fold(grid: dict[str, list[Any]], folds: int) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- stage 3: GridSearchCV
 
-def _reference_split(data_file: Path, seed: int, cv: int) -> Any:
-    """The split modeldev's tuning makes of the same file: same loading, checks, seed and K."""
+def _reference_split(data_file: Path, seed: int, cv: int, repeats: int = 1) -> Any:
+    """The split modeldev's tuning makes of the same file: same loading, checks, seed, K and
+    repeats."""
     from modeldev.data.loading import load_table
     from modeldev.data.split import make_split
     from modeldev.data.validation import prepare
 
-    return make_split(prepare(load_table(data_file).frame, "target", "auto"), seed, cv)
+    return make_split(prepare(load_table(data_file).frame, "target", "auto"), seed, cv, repeats)
 
 
 def reference_pipeline(split: Any, seed: int) -> Any:
@@ -151,14 +152,15 @@ def search_space(grid: dict[str, list[Any]], part: int, parts: int) -> Any:
 
 
 def gridsearch_worker(data_file: Path, seed: int, cv: int, grid: dict[str, list[Any]],
-                      n_jobs: int, out: Path, part: int = 1, parts: int = 1) -> None:
+                      n_jobs: int, out: Path, part: int = 1, parts: int = 1,
+                      repeats: int = 1) -> None:
     """GridSearchCV over the grid (or one part of it) on modeldev's folds; per-combination mean
     and fold scores."""
     process_start = time.perf_counter()
     from sklearn.model_selection import GridSearchCV
 
     imported = time.perf_counter()
-    split = _reference_split(data_file, seed, cv)
+    split = _reference_split(data_file, seed, cv, repeats)
     folds = [(fold.train, fold.valid) for fold in split.folds]
     search = GridSearchCV(reference_pipeline(split, seed), search_space(grid, part, parts),
                           scoring="f1", cv=folds, n_jobs=n_jobs, refit=False,
@@ -352,6 +354,7 @@ def stage_modeldev(work: Path, args: argparse.Namespace, grid: dict[str, list[An
     train = bu.run_stage("phase1 (xgboost_baseline)", [
         py, "-m", "modeldev.cli", "train", "--data", str(work / "data.csv"), "--target",
         "target", "--frameworks", FRAMEWORK, "--cv", str(args.cv), "--seed", str(args.seed),
+        "--repeats", str(args.repeats), "--threshold", "0.5",  # F1 at the argmax, as sklearn's
         "--workspace", str(ws), "--json"])
     training_run = bu.last_json(train.pop("stdout"))["parent_run_id"]
     grid_args = ["--grid", str(work / "grid.json")] if custom_grid else []
@@ -361,7 +364,7 @@ def stage_modeldev(work: Path, args: argparse.Namespace, grid: dict[str, list[An
     result = bu.last_json(tune.pop("stdout"))
     tune["result"] = result
     trials = modeldev_trials(Path(result["artifacts_dir"]))
-    folds = result["cv_folds"] or 1
+    folds = (result["cv_folds"] or 1) * (result.get("cv_repeats") or 1)  # R x K fold scores
     fit_s, fits = group_fit_seconds(trials, folds)
     tune["timeline"] = store_timeline(ws, result["parent_run_id"])
     tune["breakdown"] = breakdown(tune, tune["timeline"], fit_s, bu.usable_cpus())
@@ -375,7 +378,8 @@ def stage_gridsearch(work: Path, args: argparse.Namespace, part: int) -> dict[st
     label = "GridSearchCV" + (f", part {part} of {args.parts}" if args.parts > 1 else "")
     stage = bu.run_stage(label, [
         bu.python(), str(Path(__file__).resolve()), "--gridsearch-worker", "--work-dir",
-        str(work), "--seed", str(args.seed), "--cv", str(args.cv), "--n-jobs",
+        str(work), "--seed", str(args.seed), "--cv", str(args.cv), "--repeats",
+        str(args.repeats), "--n-jobs",
         str(args.n_jobs or bu.usable_cpus()), "--part", str(part), "--parts", str(args.parts),
         "--out", str(out)])
     stage.pop("stdout")
@@ -425,7 +429,7 @@ def stage_anatomy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 def summarise(parts: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers, the comparison and the verdict inputs."""
     tune, ref = parts["modeldev"]["tune"], parts["gridsearch"]
-    folds = tune["result"]["cv_folds"] or 1
+    folds = (tune["result"]["cv_folds"] or 1) * (tune["result"].get("cv_repeats") or 1)
     cmp = compare(parts["modeldev"]["trials"], ref["detail"]["trials"], folds)
     trees = trees_per_fold(parts["grid"], folds)
     ratio = ref["wall_s"] / tune["wall_s"]
@@ -586,7 +590,8 @@ def _gridsearch_file(work: Path, part: int, parts: int) -> Path:
 
 
 def _config(args: argparse.Namespace, grid: dict[str, list[Any]]) -> dict[str, Any]:
-    return {"rows": args.rows, "cv": args.cv, "seed": args.seed, "grid": grid,
+    return {"rows": args.rows, "cv": args.cv, "repeats": args.repeats, "seed": args.seed,
+            "grid": grid,
             "quick": args.quick}
 
 
@@ -658,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"{QUICK['rows']} rows, {QUICK['cv']} folds, 8 combinations; prints only")
     p.add_argument("--rows", type=int)
     p.add_argument("--cv", type=int, help="folds (default 5; --quick 2)")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="repeats of the folds (default 2, the engine's default)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--grid", help="a grid JSON file instead of the adapter's default grid")
     p.add_argument("--n-jobs", type=int, help="GridSearchCV's n_jobs (default: the cores)")
@@ -686,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         grid = json.loads((args.work_dir / "grid.json").read_text())
         if args.gridsearch_worker:
             gridsearch_worker(args.work_dir / "data.csv", args.seed, args.cv, grid, args.n_jobs,
-                              args.out, args.part or 1, args.parts)
+                              args.out, args.part or 1, args.parts, args.repeats)
         else:
             anatomy_worker(args.work_dir / "data.csv", args.seed, args.cv, grid, args.groups,
                            args.out)
