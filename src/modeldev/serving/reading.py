@@ -21,6 +21,7 @@ import pandas as pd
 
 from modeldev.config import Limits
 from modeldev.data import caps
+from modeldev.data.loading import csv_header, refuse_duplicate_columns
 from modeldev.errors import InputError
 
 CSV_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t"}
@@ -76,22 +77,14 @@ def open_table(path: str | Path, limits: Limits) -> Table:
     else:
         raise InputError(f"Could not read {p}: expected a .csv or .parquet file, got "
                          f"'{suffix}'.")
-    if len(set(table.columns)) != len(table.columns):
-        dupes = sorted({c for c in table.columns if table.columns.count(c) > 1})
-        raise InputError(f"Could not use {p}: duplicate column names {', '.join(dupes)}.")
+    refuse_duplicate_columns(pd.Index(table.columns), p)
     if table.rows == 0:
         raise InputError(f"Could not read {p}: it has a header but no rows.")
     return table
 
 
 def _csv_table(p: Path, sep: str, limits: Limits) -> Table:
-    with p.open("rb") as fh:
-        head = fh.read(8192)
-    if not head.strip():
-        raise InputError(f"Could not read {p}: the file is empty.")
-    if b"\x00" in head:
-        raise InputError(f"Could not read {p}: it is not a text CSV file (binary content).")
-    columns = caps.csv_header(p, sep, limits)
+    columns = csv_header(p, sep, limits)  # empty, binary, over-long and repeated refused
     if len(columns) > limits.max_columns:
         raise InputError(f"Too many columns: {p.name} has {len(columns):,} columns, the limit "
                          f"is {limits.max_columns:,}.")
