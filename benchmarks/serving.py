@@ -166,7 +166,17 @@ def render(result: dict[str, Any]) -> str:
                      f"{_f(c['memory_model_mib'], 0)} | {_f(c['peak_memory_mib'], 0)} |")
     loads = [r["loadavg_after"][0] for r in result["predict"]]
     lines += ["", f"Load average (1 min) after each predict: {loads}; load at the start "
-              f"{m['loadavg_at_start']}. Failed to train: {result['failed'] or 'none'}.", ""]
+              f"{m['loadavg_at_start']}. Failed to train: {result['failed'] or 'none'}."]
+    if max(loads, default=0) > m["usable_cpus"]:
+        lines += ["", f"**Taken on a shared machine**: the load stayed above the "
+                  f"{m['usable_cpus']} cores (other test suites and benchmarks ran), so every "
+                  "figure here is slower and noisier than on an idle machine; p95 latencies "
+                  "most of all."]
+    lines += ["", "Rows/s (command): rows over the command's own `seconds` (file checks, model "
+              "load and fetch, reading the CSV in 50,000-row chunks, scoring, writing Parquet); "
+              "rows/s (process): over the process's wall time, interpreter start and imports "
+              "included. Peak RSS: the predict process's own. Serving cards: see "
+              "docs/serving.md for how each figure is measured.", ""]
     return "\n".join(lines)
 
 
