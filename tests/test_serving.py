@@ -218,6 +218,7 @@ def test_predict_coerces_each_column_to_the_signature_and_writes_parquet(hand_of
                              "(the model was trained on double), but row 5 holds 'high'."),
     ("empty", CHAMPION, "the file is empty."),
     ("header_only", CHAMPION, "it has a header but no rows."),
+    ("blank_lines", CHAMPION, "it has a header but no rows."),
     ("good", "models:/nope@champion", "No model at models:/nope@champion: Registered Model "
                                       "with name=nope not found."),
     ("good", "runs:/" + "0" * 32 + "/model", "No model at runs:/" + "0" * 32 + "/model"),
@@ -234,7 +235,8 @@ def test_bad_input_is_one_sentence_and_exit_2_and_nothing_is_written(hand_off, t
     if case == "wrong_type":
         rows["mean texture"] = rows["mean texture"].astype(object)
         rows.loc[4, "mean texture"] = "high"
-    text = {"empty": "", "header_only": ",".join(rows.columns) + "\n"}
+    header = ",".join(rows.columns) + "\n"
+    text = {"empty": "", "header_only": header, "blank_lines": header + "\n\n\n"}
     if case in text:
         data.write_text(text[case])
     else:

@@ -120,6 +120,8 @@ def score_table(model: LoadedModel, table: Table, out: Path, request: PredictReq
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done, max(table.rows, done))
+        if done == 0:  # lines, but none a row (blank ones): nothing to hand on
+            raise InputError(f"Could not read {table.path}: it has a header but no rows.")
         path = output.commit()
     return PredictResult(done, time.perf_counter() - started, path, model, check.ignored,
                          sorted(converted))
@@ -129,7 +131,9 @@ def preview(model: LoadedModel, table: Table, rows: int, proba: bool,
             limits: Limits) -> pd.DataFrame:
     """The first `rows` rows of `table` scored (checked as a whole file would be)."""
     _, wanted, text = _plan(model, table, (), proba)
-    first = next(iter(table.chunks(wanted, text, rows, limits)))
+    first = next(iter(table.chunks(wanted, text, rows, limits)), None)
+    if first is None:
+        raise InputError(f"Could not read {table.path}: it has a header but no rows.")
     return score_chunk(model, first, (), proba, table.path.name, 1, set())
 
 

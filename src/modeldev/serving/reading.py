@@ -40,12 +40,14 @@ class Table:
 
     def chunks(self, wanted: list[str], text: set[str], chunk_rows: int,
                limits: Limits) -> Iterator[pd.DataFrame]:
-        """The `wanted` columns, `chunk_rows` rows at a time (CSV: `text` columns as read)."""
+        """The `wanted` columns, `chunk_rows` rows at a time (CSV: `text` columns as read);
+        never an empty chunk."""
         try:
             if self.kind == "parquet":
-                yield from _parquet_chunks(self.path, wanted, chunk_rows, limits)
+                found = _parquet_chunks(self.path, wanted, chunk_rows, limits)
             else:
-                yield from _csv_chunks(self.path, self.sep, wanted, text, chunk_rows)
+                found = _csv_chunks(self.path, self.sep, wanted, text, chunk_rows)
+            yield from (chunk for chunk in found if len(chunk))
         except (InputError, MemoryError):
             raise
         except Exception as exc:  # a malformed line or page: the parser's reason

@@ -33,8 +33,12 @@ class ColumnCheck:
     absent: list[str]  # optional columns the table lacks (scored as missing)
 
 
+NAMED = 50  # columns named in one sentence at most; the rest counted
+
+
 def _names(names: list[str]) -> str:
-    return ", ".join(repr(n) for n in names)
+    shown = ", ".join(repr(n) for n in names[:NAMED])
+    return shown + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
 
 
 def _needed(spec: ColumnSpec, used: set[str] | None) -> bool:
