@@ -32,6 +32,8 @@ PAGES = [
     st.Page(S.PAGE_COMPARISON, title="Comparison", icon=":material/bar_chart:",
             url_path="comparison"),
     st.Page(S.PAGE_TUNING, title="Tuning", icon=":material/tune:", url_path="tuning"),
+    st.Page(S.PAGE_PREDICT, title="Predict", icon=":material/batch_prediction:",
+            url_path="predict"),
     st.Page(S.PAGE_RUNS, title="Runs", icon=":material/history:", url_path="runs"),
     st.Page(S.PAGE_ARTIFACTS, title="Artifacts", icon=":material/folder_zip:",
             url_path="artifacts"),

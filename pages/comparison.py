@@ -58,6 +58,13 @@ st.caption(f"{f'Means over {folds} folds' if folds else 'Validation values'} (wh
            f"interval columns: 95 %), then test_ metrics of the final models; task {task}.")
 st.dataframe(results.metrics_table(rows, task, primary), hide_index=True, key="cmp_table")
 
+st.subheader("Quality and serving cost")
+st.caption("What each model costs to serve beside what it scores: milliseconds per call of "
+           "its predict (p50 and p95, on the fitting machine, preprocessing included) for one "
+           "row and for 1,024 rows, and the size of its logged files. The registered "
+           "champion's own figures, through MLflow's pyfunc, are on its serving card.")
+st.dataframe(results.serving_table(rows, primary), hide_index=True, key="cmp_serving")
+
 st.subheader("Model detail")
 finished = [r for r in rows if r["status"] == "FINISHED"]
 if not finished:

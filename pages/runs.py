@@ -6,7 +6,7 @@ import streamlit as st
 
 from modeldev.config import redact_uri
 from modeldev.tracking import tags as T
-from modeldev.ui import common, routing, sessions
+from modeldev.ui import common, registry, routing, sessions
 from modeldev.ui import state as S
 
 routing.ensure_router()
@@ -48,6 +48,15 @@ elif right.button("Open in Tuning", key=S.RUNS_OPEN_TUNING, icon=":material/tune
     if phase1_id:
         st.session_state[S.PHASE1_RUN] = phase1_id
     st.switch_page(S.PAGE_TUNING)
+
+st.subheader("Registered models")
+versions = registry.versions()
+if versions:
+    st.caption("Every registered version (the Model Registry): its aliases, the decision "
+               "that registered it and the run it came from; score one on the Predict page.")
+    st.dataframe(registry.versions_table(versions), hide_index=True, key="runs_versions")
+else:
+    st.text("No registered model yet: a tuning registers the model it carries forward.")
 
 uri = redact_uri(settings.tracking_uri)  # never the credentials it may carry
 if uri.startswith(("http://", "https://")):

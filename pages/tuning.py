@@ -14,6 +14,7 @@ from modeldev.ui import (
     grid_editor,
     job_panel,
     progress,
+    registry,
     results,
     resume,
     routing,
@@ -101,3 +102,5 @@ if parent is None:
     st.text("No tuning run in this experiment yet.")
 else:
     results.tuning_results(parent)
+    st.subheader("Registered model")
+    registry.register_panel(parent, S.TUNE_REGISTER)

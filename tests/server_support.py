@@ -69,3 +69,25 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def model_server(model_uri: str, tracking_uri: str, folder: Path) -> Iterator[str]:
+    """`mlflow models serve -m MODEL_URI --env-manager local` on a free loopback port, with the
+    tracking store in its environment (as the serving card says); its URL; stopped after."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent  # uvicorn, which MLflow starts by name, lives here
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
+           "local", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log = (folder / "serve.log").open("w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder,
+                            start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(uri, proc, folder / "serve.log")
+        yield uri
+    finally:
+        stop(proc)
+        log.close()

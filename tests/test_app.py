@@ -28,8 +28,8 @@ from modeldev.ui import data_source as ds
 from modeldev.ui import state as S
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = [S.PAGE_DATA, S.PAGE_TRAINING, S.PAGE_COMPARISON, S.PAGE_TUNING, S.PAGE_RUNS,
-         S.PAGE_ARTIFACTS]
+PAGES = [S.PAGE_DATA, S.PAGE_TRAINING, S.PAGE_COMPARISON, S.PAGE_TUNING, S.PAGE_PREDICT,
+         S.PAGE_RUNS, S.PAGE_ARTIFACTS]
 FAST = ["sklearn_logistic_regression", "xgboost_baseline"]
 TINY_GRIDS = {"sklearn_logistic_regression": {"C": [0.1, 1.0]},
               "xgboost_baseline": {"n_estimators": [10, 20], "max_depth": [2, 3]}}
@@ -301,6 +301,59 @@ def test_artifacts_offers_bundles_with_the_right_files(in_real_ws, tmp_path):
     assert {f"models/{name}/MLmodel" for name in FAST} <= set(everything)
     assert any(m.startswith("tuning/") for m in everything)
     assert any(m.startswith("models/tuned_") and m.endswith("MLmodel") for m in everything)
+
+
+def test_comparison_shows_serving_cost_beside_quality(in_real_ws):
+    at = open_page(S.PAGE_COMPARISON)
+    serving = at.dataframe[1].value
+    assert sorted(serving["model"]) == sorted(FAST)
+    assert {"f1_score", "test_f1_score", "p50 ms, batch 1", "p95 ms, batch 1,024",
+            "size MiB"} <= set(serving.columns)
+    assert (serving["p50 ms, batch 1"] > 0).all() and (serving["size MiB"] > 0).all()
+    assert (serving["p50 ms, batch 1,024"] <= serving["p95 ms, batch 1,024"]).all()
+
+
+def test_predict_scores_a_server_file_with_the_champion(in_real_ws):
+    ws, _, tuned = in_real_ws
+    new = load_demo("breast_cancer").frame.sample(30, random_state=3)
+    (ws / "data").mkdir(exist_ok=True)
+    new.to_csv(ws / "data" / "new.csv", index=False)
+    at = open_page(S.PAGE_PREDICT)
+    champion = tuned.registration["registered_model_uri"]
+    assert champion == "models:/breast_cancer_model@champion"
+    assert at.selectbox(key=S.PREDICT_MODEL).value == champion
+    at.radio(key=S.PREDICT_SOURCE).set_value("path").run()
+    at.text_input(key=S.PREDICT_PATH).set_value("/etc/passwd").run()
+    assert any("outside the folders this app reads" in e for e in errors(at)), errors(at)
+    at.text_input(key=S.PREDICT_PATH).set_value(str(ws / "data" / "new.csv")).run()
+    assert not at.exception and not at.error, errors(at)
+    fitted = _tracker(resolve_settings(ws)).load_for_scoring(champion).fitted
+    preview = at.dataframe[0].value
+    assert list(preview["prediction"]) == list(fitted.predict(new.drop(columns="target"))[:20])
+    at.button(key=S.PREDICT_RUN).click().run()
+    assert not at.exception and not at.error, errors(at)
+    [link] = at.get("link_button")
+    url = link.proto.url
+    assert re.fullmatch(r"app/static/bundles/[\w-]{32}/new_predictions\.csv", url), url
+    scored = pd.read_csv(Path(APP).parent / "static" / url.removeprefix("app/static/"))
+    assert list(scored["prediction"]) == list(fitted.predict(new.drop(columns="target")))
+
+
+def test_runs_lists_registered_versions_and_tuning_registers_again(in_real_ws):
+    _, _, tuned = in_real_ws
+    at = open_page(S.PAGE_RUNS)
+    versions = at.dataframe[1].value
+    assert list(versions["registered model"]) == ["breast_cancer_model"]
+    assert list(versions["aliases"]) == ["champion"]
+    assert list(versions["verdict"]) == [tuned.verdict]
+    at = open_page(S.PAGE_TUNING)
+    assert any("Registered: breast_cancer_model version 1 (champion)" in unescape(t)
+               for t in texts(at, ("success",))), texts(at)
+    at.button(key=S.TUNE_REGISTER).click().run()
+    assert not at.exception and not at.error, errors(at)
+    shown = [unescape(t) for t in texts(at, ("success",))]
+    assert any("breast_cancer_model version 2 (champion); breast_cancer_model version 1 "
+               "(previous_champion)" in t for t in shown), shown
 
 
 def _tracker(settings):

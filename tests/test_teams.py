@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import server_support
 from streamlit.testing.v1 import AppTest
@@ -25,6 +26,8 @@ from modeldev.data.loading import load_demo, load_table
 from modeldev.events import Cancelled
 from modeldev.phase1.results import TrainRequest
 from modeldev.phase1.run import run_phase1
+from modeldev.serving.predict import PredictRequest, run_predict
+from modeldev.serving.register import register_run
 from modeldev.tracking.folders import CACHE_SUBDIR, DATA_DIR
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.session import run_tuning
@@ -126,6 +129,36 @@ def test_models_load_from_the_server_by_their_uris(server, phase1_elsewhere, tun
         assert model_uri.startswith("mlflow-artifacts:/"), model_uri
         predicted = tracker.load_model(model_uri).predict(rows)
         assert len(predicted) == 20 and set(predicted) <= labels
+
+
+def test_the_champion_is_registered_on_the_server_and_scores_by_its_alias(
+        server, phase1_elsewhere, tuned_elsewhere, tmp_path):
+    """`modeldev tune` in B registered its carried model on the server; a workspace with
+    nothing scores a file with `models:/NAME@champion` (the logged model's signature checked
+    with the team's key), then registers the Phase 1 session, which moves the champion."""
+    uri, _ = server
+    summary = tuned_elsewhere["summary"]
+    assert (summary["registered_model"], summary["model_version"]) == ("cancer_model", "1")
+    card = json.loads(Path(summary["serving_card"]).read_text())
+    assert card["serve"]["environment"]["MLFLOW_TRACKING_URI"] == uri
+    assert "error" not in card["measured"], card["measured"]
+    settings = resolve_settings(tmp_path / "workspace_f", uri)
+    new = load_demo("breast_cancer").frame.sample(25, random_state=4)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    champion = "models:/cancer_model@champion"
+    result = run_predict(PredictRequest(champion, tmp_path / "new.csv", tmp_path / "p.csv"),
+                         settings)
+    tracker = Tracker(settings)
+    expected = tracker.load_model(summary["carried_model_uri"]).predict(
+        new.drop(columns="target"))
+    assert list(pd.read_csv(tmp_path / "p.csv")["prediction"]) == list(expected)
+    assert result.model.version is not None and result.model.version.version == "1"
+    done = register_run(tracker, settings, phase1_elsewhere["run_id"])
+    assert (done.version.name, done.version.version) == ("cancer_model", "2")
+    aliases = {v.version: v.aliases for v in tracker.registered_versions()}
+    assert aliases == {"1": ("previous_champion",), "2": ("champion",)}
+    assert done.card["measured"]["cold_load_seconds"] > 0  # measured on the server's files
+    assert tracker.read_json_artifact(phase1_elsewhere["run_id"], "serving.json") == done.card
 
 
 def _open(page: str) -> AppTest:

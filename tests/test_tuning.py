@@ -44,7 +44,9 @@ SEED_OUTPUT_KEYS = {"best_model_name", "best_model_params", "tuning_parent_run_i
                     "improvement_pct"}
 OUTPUT_KEYS = SEED_OUTPUT_KEYS | {"verdict", "carried_forward", "model_uri", "tuned_params",
                                   "tuned_metric_value", "tuned_improvement_pct",
-                                  "improvement_ci_pct"}
+                                  "improvement_ci_pct", "final_metric_ci", "logged_model_uri",
+                                  "registered_model", "model_version", "serving_card",
+                                  "serving_card_uri", "registration_error"}
 FOLDS = 3
 ARTIFACTS = ["all_tuning_results.json", "all_tuning_results.csv",
              "tuning_parameter_impact.png", "tuning_parameter_impact.html",
@@ -234,6 +236,9 @@ def test_context_keys_exactly(ws_settings, phase1, forest):
     expected = (result.final_metric_value - baseline) / abs(baseline) * 100  # higher is better
     assert out["tuned_improvement_pct"] == pytest.approx(expected)
     assert out["verdict"] == result.verdict and out["carried_forward"] == result.carried_forward
+    # what deployment reads: the registered champion (docs/serving.md)
+    assert out["model_uri"] == f"models:/{out['registered_model']}@champion"
+    assert out["logged_model_uri"] == result.carried_model_uri
     # the seed's keys describe the model carried forward
     if result.carried_forward == "tuned":
         assert out["best_model_params"] == result.best_params

@@ -114,8 +114,8 @@ def escape_cell(value: Any) -> Any:
     return value
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """Write `frame` (without its index) as CSV atomically, escaping formula-like text cells."""
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose formula-like text cells and column names are escaped."""
     out = frame.copy()
     out.columns = [escape_cell(str(c)) for c in out.columns]
     for i in range(out.shape[1]):
@@ -123,7 +123,12 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         out.isetitem(i, column.astype(object).map(escape_cell))
-    return atomic_write_text(path, out.to_csv(index=False))
+    return out
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """Write `frame` (without its index) as CSV atomically, escaping formula-like text cells."""
+    return atomic_write_text(path, escape_frame(frame).to_csv(index=False))
 
 
 def list_files(folder: Path) -> list[Path]:

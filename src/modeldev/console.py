@@ -239,3 +239,20 @@ class TuneProgress(_Display):
         elif self.due(final):
             self.line(f"  {event['done']}/{event['total']} done, {event['failed']} failed, best "
                       f"{shown}, ETA {eta}")
+
+
+class PredictProgress(_Display):
+    """Batch scoring: rows scored of the file's rows (a line every few seconds off a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None, interactive: bool | None = None) -> None:
+        super().__init__(stream, interactive)
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        """Show `done` of `total` rows scored."""
+        rate = done / max(time.monotonic() - self.started, 1e-9)
+        if self.tty:
+            self.start_bar("scoring", total)
+            self.update_bar(completed=done, total=total, status=f"{rate:,.0f} rows/s")
+        elif self.due(done >= total):
+            self.line(f"  {done:,}/{total:,} rows scored, {rate:,.0f} rows/s")

@@ -1,4 +1,5 @@
-"""The `modeldev` console script: train, tune and manage jobs from a terminal."""
+"""The `modeldev` console script: train, tune, register, predict and manage jobs from a
+terminal."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from modeldev import __version__
 from modeldev.cli.jobs import add_jobs_parser
+from modeldev.cli.predict import add_predict_parser, add_register_parser
 from modeldev.cli.train import add_train_parser
 from modeldev.cli.tune import add_tune_parser
 from modeldev.errors import EXIT_BAD_INPUT, EXIT_FAILED, InputError, ModeldevError
@@ -24,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_tune_parser(sub)
     add_jobs_parser(sub)
+    add_register_parser(sub)
+    add_predict_parser(sub)
     return parser
 
 

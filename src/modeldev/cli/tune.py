@@ -30,6 +30,11 @@ def add_tune_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--experiment", help="MLflow experiment when tuning a data source directly")
+    p.add_argument("--register", metavar="NAME", default="",
+                   help="register the model carried forward under NAME, alias champion "
+                        "(default: the experiment's name)")
+    p.add_argument("--no-register", action="store_true",
+                   help="do not register the model carried forward")
     evaluation_options(p)  # a data source tuned directly; a session's tuning uses its folds
     common_options(p)
     session_options(p)
@@ -58,7 +63,8 @@ def run_tune(args: argparse.Namespace) -> int:
         dask_scheduler=args.dask_scheduler, trial_timeout=args.trial_timeout,
         resume=args.resume, seed=args.seed, device=args.device, experiment=args.experiment,
         cv=args.cv, repeats=args.repeats, threshold=threshold_option(args.threshold),
-        calibration=args.calibrate, class_weight=args.class_weight)
+        calibration=args.calibrate, class_weight=args.class_weight,
+        register_as=None if args.no_register else args.register)
     with session_log(settings, "tune") as session:
         args.session_log = session.log_path
         with progress_display(args, lambda: TuneProgress(session.terminal)) as progress:
@@ -95,6 +101,11 @@ def print_result(summary: dict[str, Any]) -> None:
           f"after choosing the best of {summary['n_completed']} (selection-adjusted p = "
           f"{_number(summary.get('verdict_p_value'))}); carried forward: the "
           f"{summary['carried_forward']} model")
+    if summary.get("registered_model"):
+        print(f"registered: {summary['registered_model']} version {summary['model_version']}, "
+              f"alias champion ({summary['serving_card']})")
+    elif summary.get("registration_error"):
+        print(f"not registered: {summary['registration_error']}")
     print(f"parent run {summary['parent_run_id']} (experiment {summary['experiment_id']})")
     print(f"artifacts: {summary['artifacts_dir']}")
 

@@ -119,12 +119,12 @@ def csv_header(p: Path, sep: str, limits: Limits) -> list[str]:
 def csv_shape(p: Path, sep: str, columns: int, limits: Limits) -> Shape:
     """Rows (bounded count), columns and decoded size of a CSV: each value's own bytes plus
     the text, which is at most the file's size."""
-    rows = _csv_rows(p, limits.max_rows, sep)
+    rows = csv_rows(p, limits.max_rows, sep)
     decoded = (rows or 0) * columns * VALUE_BYTES + p.stat().st_size
     return Shape(rows, columns, decoded)
 
 
-def _csv_rows(p: Path, cap: int, sep: str) -> int | None:
+def csv_rows(p: Path, cap: int, sep: str) -> int | None:
     """A CSV's data rows, or None past `cap`: a bounded scan that stops there, no table built.
 
     Newlines are counted in 1 MiB chunks; only where that count passes the cap and the file

@@ -73,7 +73,7 @@ def load_table(path: str | Path, limits: Limits | None = None) -> Source:
         shape = caps.parquet_shape(p, caps_of)
     elif suffix in (".csv", ".txt", ".tsv"):
         kind, sep = "csv", "\t" if suffix == ".tsv" else ","
-        header = _csv_header(p, sep, caps_of)
+        header = csv_header(p, sep, caps_of)
         shape = caps.csv_shape(p, sep, len(header), caps_of) if limits is not None else None
     else:
         raise InputError(f"Could not read {p}: expected a .csv or .parquet file, got '{suffix}'.")
@@ -83,7 +83,7 @@ def load_table(path: str | Path, limits: Limits | None = None) -> Source:
         frame = parse_in_child(p, kind, sep, limits)
     else:
         frame = parse_file(p, kind, sep)
-    _refuse_duplicate_columns(frame.columns, p)
+    refuse_duplicate_columns(frame.columns, p)
     if frame.shape[1] == 0:
         raise InputError(f"Could not read {p}: it has no columns.")
     if len(frame) == 0:
@@ -91,7 +91,7 @@ def load_table(path: str | Path, limits: Limits | None = None) -> Source:
     return Source(frame=frame, name=p.stem, origin=str(p.resolve()))
 
 
-def _csv_header(p: Path, sep: str, limits: Limits) -> list[str]:
+def csv_header(p: Path, sep: str, limits: Limits) -> list[str]:
     """The CSV's column names (bounded read), after refusing empty and binary files."""
     with p.open("rb") as fh:
         head = fh.read(8192)
@@ -100,11 +100,12 @@ def _csv_header(p: Path, sep: str, limits: Limits) -> list[str]:
     if b"\x00" in head:
         raise InputError(f"Could not read {p}: it is not a text CSV file (binary content).")
     header = caps.csv_header(p, sep, limits)
-    _refuse_duplicate_columns(pd.Index(header), p)
+    refuse_duplicate_columns(pd.Index(header), p)
     return header
 
 
-def _refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
+def refuse_duplicate_columns(columns: pd.Index, p: Path | str) -> None:
+    """Refuse a table whose columns repeat a name, naming the repeated ones."""
     dupes = sorted({str(c) for c in columns[columns.duplicated()]})
     if dupes:
         raise InputError(f"Could not use {p}: duplicate column names {', '.join(dupes)}.")

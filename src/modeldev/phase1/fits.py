@@ -17,6 +17,7 @@ import numpy as np
 
 from modeldev.data.split import Split
 from modeldev.evaluation.cross_validation import FINAL, FoldCache, fit_fold
+from modeldev.evaluation.latency import latency_figures
 from modeldev.evaluation.scoring import inference_ms, score_outputs
 from modeldev.execution.common import TrialTask, report
 from modeldev.frameworks.base import FitContext, Framework
@@ -83,5 +84,6 @@ def fit_task(shared: Phase1Shared, payload: dict[str, Any]) -> dict[str, Any]:
         out.update(model=model, test_metrics=score_outputs(split.task, split.y_test, test,
                                                            split.n_classes),
                    test_outputs=np.asarray(test, dtype=np.float64),
-                   inference_ms=inference_ms(model, split.X_test))
+                   inference_ms=inference_ms(model, split.X_test),
+                   latency=latency_figures(model.predict, split.X_test))
     return out

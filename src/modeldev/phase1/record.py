@@ -17,6 +17,7 @@ import numpy as np
 from modeldev.data.preprocess import MISSING_POLICY
 from modeldev.data.split import Split
 from modeldev.evaluation.decision import DecisionRule, needs_rescoring
+from modeldev.evaluation.latency import FIGURES as LATENCY
 from modeldev.evaluation.metrics import get_metric, task_metric_names
 from modeldev.evaluation.scoring import metric_of_outputs
 from modeldev.evaluation.statistics import FoldSummary, flat_metrics, fold_summary, row_summary
@@ -74,7 +75,7 @@ def finish(run: FrameworkResult, adapter: Framework, folds: list[dict[str, Any]]
                                                list(adapter.requirements))
     run.metrics = {m: s.mean for m, s in run.cv.items()}
     run.metrics.update(inference_time_ms=final["inference_ms"], model_size_mb=size_mb,
-                       gpu_used=float(model.device_used == "gpu"))
+                       gpu_used=float(model.device_used == "gpu"), **final.get("latency", {}))
     run.test_metrics = dict(final["test_metrics"])
     _log(tracker, run, split, model, rule)
     tracker.end_run(run.run_id, "FINISHED")
@@ -116,7 +117,7 @@ def _log(tracker: Tracker, run: FrameworkResult, split: Split, model: FittedMode
     metrics: dict[str, float | None] = {}
     for name, summary in run.cv.items():
         metrics.update(flat_metrics(name, summary))
-    metrics.update({k: run.metrics[k] for k in MEASURED if k in run.metrics})
+    metrics.update({k: run.metrics[k] for k in (*MEASURED, *LATENCY) if k in run.metrics})
     metrics.update({f"test_{k}": v for k, v in run.test_metrics.items()})
     if run.decision_threshold is not None:
         params["decision_threshold"] = run.decision_threshold

@@ -19,6 +19,7 @@ from modeldev.data.loading import Source, dataset_hash, source_again
 from modeldev.data.split import Split
 from modeldev.errors import InputError
 from modeldev.evaluation.decision import DecisionRule, decide_split, needs_rescoring
+from modeldev.evaluation.latency import FIGURES as LATENCY
 from modeldev.evaluation.metrics import task_metric_names
 from modeldev.evaluation.statistics import FoldSummary
 from modeldev.frameworks.base import FittedModel
@@ -102,7 +103,7 @@ def restore_finished(tracker: Tracker, parent_id: str, split: Split,
         restored = FrameworkResult(
             name=name, run_id=run.run_id, status="FINISHED", params=dict(run.params),
             metrics={k: v for k, v in run.metrics.items()
-                     if k in task_metric_names(split.task)},
+                     if k in task_metric_names(split.task) or k in LATENCY},
             cv=_summaries(run.metrics, split), device=run.tags.get(T.DEVICE, "cpu"),
             test_metrics={k.removeprefix("test_"): v for k, v in run.metrics.items()
                           if k.startswith("test_")},

@@ -14,6 +14,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from modeldev.config import Settings
+from modeldev.errors import UntrustedModel
 from modeldev.tracking import models, trust
 from modeldev.tracking.errors import mlflow_errors
 
@@ -61,6 +62,16 @@ class ModelStore:
         with tempfile.TemporaryDirectory(prefix="modeldev-check-") as tmp:
             return models.fetch_checked(uri, self.settings.tracking_uri, self._key(),
                                         Path(tmp))[1]
+
+    @mlflow_errors("fetching a model")
+    def fetch_model(self, model_id: str, dst: Path) -> Path:
+        """A LoggedModel's files fetched into `dst` (nothing loaded) once they check: a model
+        this installation did not sign only where the server is trusted."""
+        uri = f"models:/{trust.checked_model_id(model_id)}"
+        local, why = models.fetch_checked(uri, self.settings.tracking_uri, self._key(), dst)
+        if why is not None and not self.settings.access.trust_tracking_server:
+            raise UntrustedModel(models.refusal(uri, why))
+        return local
 
     @mlflow_errors("reading a logged model")
     def model_location(self, model_id: str) -> str:

@@ -27,6 +27,7 @@ import modeldev
 from modeldev.errors import UntrustedModel
 from modeldev.tracking import tags as T
 from modeldev.tracking import trust
+from modeldev.tracking.records import ColumnSpec
 from modeldev.tracking.support import folder_bytes, package_requirements
 
 if TYPE_CHECKING:
@@ -153,6 +154,27 @@ def fetch_checked(model_uri: str, tracking_uri: str, key: bytes,
     return local, trust.problem(tags, logged.model_id, local, key)
 
 
+def input_columns(pyfunc_model: Any) -> list[ColumnSpec]:
+    """The input columns of a pyfunc model's signature (empty when it has none)."""
+    return _columns(pyfunc_model.metadata.get_input_schema())
+
+
+def folder_columns(folder: Path) -> list[ColumnSpec]:
+    """The input columns of the model saved in `folder`, from its MLmodel (nothing loaded)."""
+    return _columns(Model.load(str(folder)).get_input_schema())
+
+
+def _columns(schema: Any) -> list[ColumnSpec]:
+    if schema is None or not schema.has_input_names():
+        return []
+    return [ColumnSpec(str(c.name), str(getattr(c.type, "name", c.type)), bool(c.required))
+            for c in schema.inputs]
+
+
 def fitted_of(pyfunc_model: Any) -> Any:
     """The FittedModel inside a pyfunc model modeldev logged (None for any other model)."""
-    return getattr(pyfunc_model.unwrap_python_model(), "fitted", None)
+    try:
+        inner = pyfunc_model.unwrap_python_model()
+    except Exception:  # not a python_function model: MLflow refuses to unwrap it
+        return None
+    return getattr(inner, "fitted", None)

@@ -35,6 +35,33 @@ class ExperimentRecord:
     name: str
 
 
+@dataclass(frozen=True)
+class VersionRecord:
+    """One version of a registered model: where it came from, its tags and its aliases."""
+
+    name: str
+    version: str
+    model_id: str | None  # the LoggedModel it registers (None: not one this store knows)
+    run_id: str | None
+    created: int | None  # epoch milliseconds
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """`models:/NAME/VERSION`."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input column of a model's signature: its name, MLflow type and whether required."""
+
+    name: str
+    type: str  # "double", "float", "long", "integer", "boolean", "string", "datetime", ...
+    required: bool = True
+
+
 def run_record(run: Run, own_folders: Sequence[Path] = ()) -> RunRecord:
     """A RunRecord of an MLflow run; its `artifacts_dir` tag kept only where it names a folder
     under one of `own_folders` (the workspace, the artifacts folder and its cache)."""

@@ -61,3 +61,20 @@ CARRIED_FORWARD = "carried_forward"
 # Tags of a logged model.
 MODEL_FRAMEWORK = "modeldev.framework"
 MODEL_TASK = "modeldev.task"
+
+# Tags of a registered model version (the facts of the decision that made it the champion).
+VERSION_VERDICT = "verdict"  # better, no_difference, worse; "phase1_winner" or "phase1_model"
+VERSION_CARRIED = "carried_forward"
+VERSION_FRAMEWORK = "framework"
+VERSION_TASK = "task"
+VERSION_METRIC = "primary_metric"
+VERSION_TEST_VALUE = "test_value"
+VERSION_CI_LOW = "test_ci_low"
+VERSION_CI_HIGH = "test_ci_high"
+VERSION_INTERVAL = "interval"  # what the interval is: a bootstrap on the test rows, or folds
+VERSION_PHASE1 = "phase1_run_id"
+VERSION_TUNING = "tuning_run_id"
+VERSION_SOURCE_RUN = "source_run_id"
+VERSION_THRESHOLD = "decision_threshold"
+SERVING_CARD = "serving_card"  # where the version's serving card is: runs:/RUN_ID/serving.json
+REGISTERED = "modeldev.registered"  # a run's tag: NAME/VERSION of its latest registration

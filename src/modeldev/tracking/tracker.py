@@ -33,8 +33,8 @@ from modeldev.tracking.children import (
     schema_problem,
 )
 from modeldev.tracking.errors import mlflow_errors
-from modeldev.tracking.model_store import ModelStore
 from modeldev.tracking.records import ExperimentRecord, RunRecord, run_record
+from modeldev.tracking.registry import RegistryStore
 from modeldev.tracking.store import (
     init_sqlite_store,
     is_server,
@@ -61,7 +61,7 @@ RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # field, when written by SqliteChildWriter and by the client.
 VERIFIED_CHILD_WRITES_MLFLOW = ("3.17.2",)
 
-class Tracker(ModelStore):
+class Tracker(RegistryStore):
     """Experiments, runs, batched logging, child runs, models and queries, on one store."""
 
     def __init__(self, settings: Settings) -> None:
@@ -114,6 +114,11 @@ class Tracker(ModelStore):
             token = page.token
             if not token:
                 return found
+
+    @mlflow_errors("reading an experiment")
+    def experiment_name(self, experiment_id: str) -> str:
+        """The name of the experiment with this id."""
+        return self._client.get_experiment(experiment_id).name
 
     def experiment_ids(self) -> list[str]:
         """Ids of every active experiment."""

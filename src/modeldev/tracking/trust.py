@@ -29,6 +29,11 @@ _VERSION = "v1"
 _KEY_BYTES = 32
 _MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 _IN_URI = re.compile(r"(?:^models:/|/models/)(m-[0-9a-f]{32})(?:/|$)")
+# MLflow writes this file into a registered version's own folder when it hands the version out
+# from a local store (`mlflow models serve -m models:/NAME@champion` does): two YAML keys, the
+# registered name and version, never loaded as code. The digest leaves it out, so serving the
+# champion does not unsign it.
+REGISTRY_NOTE = "registered_model_meta"
 
 
 def model_id_of(model_uri: str) -> str | None:
@@ -82,8 +87,9 @@ def _read_key(path: Path) -> bytes:
 
 
 def folder_digest(folder: Path) -> str | None:
-    """SHA-256 over every file's relative path and content; None where the folder holds a
-    symlink or anything but regular files and folders (a model never does)."""
+    """SHA-256 over every file's relative path and content (MLflow's top-level registry note
+    left out); None where the folder holds a symlink or anything but regular files and folders
+    (a model never does)."""
     root = Path(folder)
     entries = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -92,7 +98,7 @@ def folder_digest(folder: Path) -> str | None:
             mode = path.lstat().st_mode
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 return None
-            if stat.S_ISREG(mode):
+            if stat.S_ISREG(mode) and not (name == REGISTRY_NOTE and Path(dirpath) == root):
                 entries.append((path.relative_to(root).as_posix(), _file_sha256(path)))
     total = hashlib.sha256()
     for rel, digest in sorted(entries):

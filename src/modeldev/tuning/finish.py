@@ -13,16 +13,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modeldev.artifacts import write_json
 from modeldev.config import Settings
 from modeldev.context import phase2_update, update_context
 from modeldev.data.split import Split
-from modeldev.errors import AllFailedError
+from modeldev.errors import AllFailedError, ModeldevError
 from modeldev.evaluation.decision import DecisionRule
-from modeldev.evaluation.metrics import finite_or_none
-from modeldev.evaluation.scoring import inference_ms
+from modeldev.evaluation.metrics import finite_or_none, get_metric
+from modeldev.evaluation.scoring import inference_ms, metric_of_outputs
+from modeldev.evaluation.statistics import FoldSummary, row_summary
 from modeldev.frameworks.base import FitContext
 from modeldev.frameworks.registry import get_framework
+from modeldev.serving.carried import CARRIED_HIGH, CARRIED_LOW, CARRIED_TEST
+from modeldev.serving.register import register_run
 from modeldev.tracking import tags as T
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning import analysis
@@ -33,12 +38,17 @@ from modeldev.tuning.trial import TrialShared
 from modeldev.tuning.types import TuneResult
 from modeldev.tuning.verdict import Judgement, judge
 
+REGISTRATION_KEYS = ("registered_model", "model_version", "registered_model_uri", "serving_card",
+                     "serving_card_uri", "registration_error")
+
 
 def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: Split,
                   grid: dict[str, list], parent: str, folder: Path, started: float,
                   shared: TrialShared, baseline_folds: list[dict[str, float]] | None,
-                  ) -> TuneResult:
-    """Judge the best combination against the baseline, log and write it all, end the run."""
+                  register_as: str | None = "") -> TuneResult:
+    """Judge the best combination against the baseline, log and write it all, register the
+    model carried forward (`register_as`: its name, "" the experiment's, None not at all),
+    end the run."""
     metric = base.primary_metric
     trials = load_trials(tracker, parent)
     best = analysis.best_trial(trials, metric)
@@ -61,6 +71,11 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
                        else base.val_value, fold_rows)
     info = _info(base, best, said, split, parent, (model_uri, carried_uri), measured,
                  shared.rule)
+    carried_test = _carried_test(said, split, metric)
+    info["carried_test_ci"] = [carried_test.ci_low, carried_test.ci_high]
+    _log_parent(tracker, parent, best, said, metric, measured, carried_test)
+    registered = _register(tracker, settings, parent, folder, register_as)
+    info.update(registered)
     impact = analysis.parameter_impact(trials, list(grid), metric, fold_rows)
     summary = {"framework": base.framework, "n_combinations": len(trials),
                "n_completed": len(trials) - n_failed, "n_failed": n_failed,
@@ -70,7 +85,6 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
     _write_json(folder, info, summary)
     summary_run = _log_summary(tracker, parent, summary, info)
     tracker.log_artifacts(parent, folder)
-    _log_parent(tracker, parent, best, said, metric, measured)
     if settings.context_path:
         update_context(settings.context_path, _context(base, said, parent, info),
                        replace=True)
@@ -88,7 +102,8 @@ def finish_tuning(tracker: Tracker, settings: Settings, base: Baseline, split: S
         carried_forward=said.carried_forward,
         improvement_ci_pct=[said.improvement_ci.ci_low, said.improvement_ci.ci_high],
         carried_model_uri=info["carried_model_uri"], carried_params=said.carried.params,
-        verdict_p_value=finite_or_none({"p": said.verdict_test.p_value})["p"])
+        verdict_p_value=finite_or_none({"p": said.verdict_test.p_value})["p"],
+        registration=registered)
 
 
 def _log_models(tracker: Tracker, parent: str, said: Judgement, split: Split,
@@ -147,9 +162,40 @@ def _write_json(folder: Path, info: dict[str, Any], summary: dict[str, Any]) -> 
     write_json(folder / "tuning_summary_report.json", summary)
 
 
+def _carried_test(said: Judgement, split: Split, metric: str) -> FoldSummary:
+    """The carried model's test value with its 95 % bootstrap interval over the test rows."""
+    carried = said.carried
+
+    def statistic(y: np.ndarray, outputs: np.ndarray) -> float:
+        return metric_of_outputs(metric, split.task, y, outputs, split.n_classes,
+                                 carried.model.threshold)
+
+    return row_summary(statistic, (split.y_test, carried.test_outputs), split.seed,
+                       bounds=get_metric(metric).bounds)
+
+
+def _register(tracker: Tracker, settings: Settings, parent: str, folder: Path,
+              register_as: str | None) -> dict[str, Any]:
+    """Register the carried model (see `serving.register`); what the outputs say of it. A
+    registry that fails leaves the tuning standing: its sentence is kept instead."""
+    none = dict.fromkeys(REGISTRATION_KEYS)
+    if register_as is None:
+        return none
+    try:
+        done = register_run(tracker, settings, parent, register_as or None, folder,
+                            running_ok=True)
+    except ModeldevError as exc:
+        return {**none, "registration_error": str(exc)}
+    keys = done.context_keys()
+    keys["registered_model_uri"] = keys.pop("model_uri")
+    return {**none, **keys}
+
+
 def _log_parent(tracker: Tracker, parent: str, best: dict[str, Any], said: Judgement,
-                metric: str, measured: dict[str, float]) -> None:
+                metric: str, measured: dict[str, float], carried_test: FoldSummary) -> None:
     tracker.log_batch(parent, metrics={
+        CARRIED_TEST: carried_test.mean, CARRIED_LOW: carried_test.ci_low,
+        CARRIED_HIGH: carried_test.ci_high,
         f"best_{metric}": best["metrics"][metric],
         f"test_{metric}": said.tuned.test_metrics[metric],
         f"baseline_test_{metric}": said.baseline.test_metrics[metric],
@@ -173,12 +219,16 @@ def _context(base: Baseline, said: Judgement, parent: str, info: dict[str, Any])
         final_metric_value=carried.test_metrics[metric],
         baseline_metric_value=said.baseline.test_metrics[metric],
         improvement_pct=said.improvement_pct if said.carried_forward == "tuned" else 0.0)
+    registered = {k: info.get(k) for k in REGISTRATION_KEYS if k != "registered_model_uri"}
     update["epoch_005_outputs"].update(
         verdict=said.verdict, carried_forward=said.carried_forward,
-        model_uri=info["carried_model_uri"], tuned_params=said.tuned.params,
+        model_uri=info["registered_model_uri"] or info["carried_model_uri"],
+        logged_model_uri=info["carried_model_uri"], **registered,
+        tuned_params=said.tuned.params,
         tuned_metric_value=said.tuned.test_metrics[metric],
         tuned_improvement_pct=said.improvement_pct,
-        improvement_ci_pct=info["improvement_ci_pct"])
+        improvement_ci_pct=info["improvement_ci_pct"],
+        final_metric_ci=info["carried_test_ci"])
     return update
 
 

@@ -25,6 +25,7 @@ from modeldev.locks import resume_lock
 from modeldev.tracking import tags as T
 from modeldev.tracking.folders import DATA_DIR, local_folder, session_folder
 from modeldev.tracking.records import RunRecord
+from modeldev.tracking.registry import registered_name
 from modeldev.tracking.resumes import refuse_live, session_run, take_over
 from modeldev.tracking.tracker import Tracker
 from modeldev.tuning.baseline import Baseline, decision_rule, resolve_baseline
@@ -127,6 +128,7 @@ def _spec_for_resume(request: TuneRequest, tracker: Tracker) -> TuneRequest:
         grid=spec["grid"], primary_metric=spec["primary_metric"], workers=request.workers,
         dask_scheduler=request.dask_scheduler, trial_timeout=request.trial_timeout,
         resume=request.resume, seed=spec["seed"], device=request.device,
+        register_as=request.register_as,
         **(_direct_options(spec) if not spec["training_run_id"] else {}))
 
 
@@ -183,6 +185,8 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
                 should_stop: Callable[[], bool]) -> TuneResult:
     """run_tuning while a resumed parent's lock is held."""
     started = time.time()
+    if request.register_as:  # a name MLflow would refuse is refused before anything runs
+        registered_name(request.register_as)
     tracker = Tracker(settings)
     request = _spec_for_resume(request, tracker)
     base = resolve_baseline(request, tracker)
@@ -228,7 +232,7 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
     try:
         baseline_folds = run_trials(plan, shared, how, tracker, ctx, on_event)
         result = finish_tuning(tracker, settings, base, split, grid, parent, folder, started,
-                               shared, baseline_folds)
+                               shared, baseline_folds, request.register_as)
     except (ev.Cancelled, KeyboardInterrupt):
         tracker.end_run(parent, "KILLED")
         raise

@@ -33,6 +33,7 @@ class TuneRequest:
     threshold: str | float | None = None  # likewise: auto, tuned or a fixed cut (binary)
     calibration: str | None = None  # likewise: sigmoid, isotonic or None
     class_weight: str | None = None  # likewise: balanced or None
+    register_as: str | None = ""  # the registered model's name; "": the experiment's; None: no
 
 
 @dataclass
@@ -64,6 +65,7 @@ class TuneResult:
     carried_model_uri: str | None = None
     carried_params: dict[str, Any] | None = None
     verdict_p_value: float | None = None  # two-sided, adjusted for choosing the best of N
+    registration: dict[str, Any] | None = None  # the registered champion (or why there is none)
 
     def summary(self) -> dict[str, Any]:
         """The `--json` object of `modeldev tune` (and a tune job's result)."""
@@ -81,7 +83,7 @@ class TuneResult:
             "carried_forward": self.carried_forward,
             "improvement_ci_pct": self.improvement_ci_pct,
             "carried_params": self.carried_params, "carried_model_uri": self.carried_model_uri,
-            "verdict_p_value": self.verdict_p_value,
+            "verdict_p_value": self.verdict_p_value, **(self.registration or {}),
         }
 
 

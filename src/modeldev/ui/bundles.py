@@ -106,11 +106,24 @@ def prepare(roots: list[tuple[str, Path]], filename: str, settings: Settings,
     """Build the zip of `roots` (each folder's files under its prefix) on disk, where the app
     serves it; return its URL, relative to the page."""
     cap = settings.limits.max_bundle_mb * 2**20
+    path, url = download_slot(safe_file_name(filename), settings, static)
+    try:
+        build_zip(roots, path, cap)
+    except BaseException:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    return url
+
+
+def download_slot(filename: str, settings: Settings,
+                  static: Path | None = None) -> tuple[Path, str]:
+    """Where to write a file the app then serves from disk (a new random folder under the
+    static route, room made under the quota), and its URL relative to the page."""
     folder = (static or static_root()) / BUNDLES
-    _make_room(folder, cap)
+    _make_room(folder, settings.limits.max_bundle_mb * 2**20)
     token = secrets.token_urlsafe(24)
-    build_zip(roots, folder / token / safe_file_name(filename), cap)
-    return f"app/static/{BUNDLES}/{token}/{safe_file_name(filename)}"
+    (folder / token).mkdir(parents=True)
+    return folder / token / filename, f"app/static/{BUNDLES}/{token}/{filename}"
 
 
 def safe_file_name(filename: str) -> str:
@@ -120,7 +133,7 @@ def safe_file_name(filename: str) -> str:
 
 def _make_room(folder: Path, cap: int) -> None:
     """Remove bundles past their hour, then refuse when the rest leave no room for one more."""
-    found = sorted((p.stat().st_mtime, p) for p in folder.glob("*/*.zip")) \
+    found = sorted((p.stat().st_mtime, p) for p in folder.glob("*/*") if p.is_file()) \
         if folder.is_dir() else []
     now, kept = time.time(), 0
     for mtime, path in found:

@@ -71,16 +71,17 @@ def current_spec(settings: Settings) -> SourceSpec | None:
     return SourceSpec("path", path) if path else None
 
 
-def save_upload(uploaded: Any, settings: Settings) -> str:
+def save_upload(uploaded: Any, settings: Settings, key: str = S.UPLOAD_SAVED) -> str:
     """Keep an uploaded file in the workspace (`modeldev.uploads`: a folder per content, under
-    a quota), hashed once per upload: a rerun with the same file reuses the saved path."""
-    seen = st.session_state.get(S.UPLOAD_SAVED) or {}
+    a quota), hashed once per upload: a rerun with the same file reuses the saved path (kept
+    in session state under `key`)."""
+    seen = st.session_state.get(key) or {}
     if seen.get("file_id") == uploaded.file_id and Path(seen.get("path", "")).is_file():
         return str(seen["path"])
     data = uploaded.getvalue()
     path = uploads.save_upload(data, uploaded.name, settings, uploads.digest_of(data),
                                jobs.inputs_in_use(settings))
-    st.session_state[S.UPLOAD_SAVED] = {"file_id": uploaded.file_id, "path": str(path)}
+    st.session_state[key] = {"file_id": uploaded.file_id, "path": str(path)}
     return str(path)
 
 

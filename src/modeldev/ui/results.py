@@ -13,6 +13,7 @@ from modeldev.charts.common import params_label
 from modeldev.charts.tuning import tuning_figures
 from modeldev.config import Settings
 from modeldev.errors import ModeldevError
+from modeldev.evaluation.latency import BATCHES
 from modeldev.evaluation.metrics import get_metric, task_metric_names
 from modeldev.tracking import tags as T
 from modeldev.tuning import analysis
@@ -36,6 +37,23 @@ def metrics_table(rows: list[dict[str, Any]], task: str, primary: str) -> pd.Dat
         rec.update({n: m.get(n) for n in names})
         rec.update({f"test_{n}": t.get(n) for n in names if n in t})
         rec["error"] = r.get("error") or ""
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def serving_table(rows: list[dict[str, Any]], primary: str) -> pd.DataFrame:
+    """Quality beside what serving costs, one row per finished model: the primary metric
+    (cross-validated and test), p50/p95 latency at batch 1 and 1,024 and the model's size."""
+    records = []
+    for r in rows:
+        if r["status"] != "FINISHED":
+            continue
+        m, t = r.get("metrics") or {}, r.get("test_metrics") or {}
+        rec: dict[str, Any] = {"model": r["name"], primary: m.get(primary),
+                               f"test_{primary}": t.get(primary)}
+        rec.update({f"{q} ms, batch {b:,}": m.get(f"latency_{q}_ms_batch{b}")
+                    for b in BATCHES for q in ("p50", "p95")})
+        rec["size MiB"] = m.get("model_size_mb")
         records.append(rec)
     return pd.DataFrame.from_records(records)
 

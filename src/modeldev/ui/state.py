@@ -19,6 +19,7 @@ PAGE_COMPARISON = "pages/comparison.py"
 PAGE_TUNING = "pages/tuning.py"
 PAGE_RUNS = "pages/runs.py"
 PAGE_ARTIFACTS = "pages/artifacts.py"
+PAGE_PREDICT = "pages/predict.py"
 
 # Identity and cross-page selections.
 OWNER = "owner"
@@ -75,6 +76,19 @@ TUNE_RESET = "tune_reset_grid"
 TUNE_TIMEOUT = "tune_trial_timeout"
 TUNE_RESUME_PICK = "tune_resume_pick"
 TUNE_RESUME = "tune_resume"
+
+TUNE_REGISTER = "tune_register"
+
+# Predict page.
+PREDICT_MODEL = "predict_model"  # the model URI chosen (a Register click sets it too)
+PREDICT_SOURCE = "predict_source"
+PREDICT_UPLOAD = "predict_upload"
+PREDICT_PATH = "predict_path"
+PREDICT_PROBA = "predict_proba"
+PREDICT_RUN = "predict_run"
+PREDICT_SAVED = "predict_upload_saved"  # {file_id, path} of the last upload (not a widget)
+PREDICT_DONE = "predict_done"  # the last result: its URL and summary (not a widget)
+PREDICT_TRUST = "predict_trust_"  # the button that loads an unsigned model on a trusted server
 
 # Runs page.
 RUNS_PICK = "runs_pick"

@@ -1,0 +1,1 @@
+"""What leaves the building: the registered champion, batch scoring, the serving card."""
