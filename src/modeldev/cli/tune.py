@@ -29,7 +29,7 @@ def add_tune_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--experiment", help="MLflow experiment when tuning a data source directly")
-    evaluation_options(p)  # a data source tuned directly; a session's tuning uses its folds
+    evaluation_options(p, direct_only=True)  # with a session they are refused: its folds rule
     common_options(p)
     session_options(p)
     p.set_defaults(handler=run_tune)

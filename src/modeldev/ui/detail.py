@@ -40,7 +40,7 @@ def fitted_model(uri: str, workspace: str, run_id: str) -> Any:
 @st.cache_data(show_spinner="Scoring the model ...", max_entries=16)
 def model_detail(uri: str, workspace: str, folder: str, stamp: float,
                  run_id: str) -> dict[str, Any] | None:
-    """Validation targets, predictions, probabilities and feature importance of one model."""
+    """Test targets, predictions, probabilities and feature importance of one model."""
     model = fitted_model(uri, workspace, run_id)
     if model is None:
         return None
