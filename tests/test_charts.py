@@ -247,3 +247,6 @@ def test_detail_figures_for_regression_and_multiclass_escape_labels():
     assert list(confusion.data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b", "c"]
     fig = detail.importance_figure(["<script>x</script>", "f2"], [0.2, 0.8])
     assert list(fig.data[0].y) == ["f2", "&lt;script&gt;x&lt;/script&gt;"]
+    long = "a_feature_name_" * 5  # 75 characters: cut on the axis, whole in the hover
+    fig = detail.importance_figure([long, "f2"], [0.9, 0.1])
+    assert fig.data[0].y[0] == long[:39] + "…" and fig.data[0].customdata[0] == long

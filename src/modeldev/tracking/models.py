@@ -103,16 +103,20 @@ def _modeldev_by_value() -> Iterator[None]:
         cloudpickle.unregister_pickle_by_value(modeldev)
 
 
-def load_model(model_uri: str, tracking_uri: str | None = None) -> Any:
-    """The pyfunc model at `model_uri`; `tracking_uri` resolves `models:/`, `runs:/` and servers."""
+def load_model(model_uri: str, tracking_uri: str | None = None, own: bool = False) -> Any:
+    """The pyfunc model at `model_uri`; `tracking_uri` resolves `models:/`, `runs:/` and servers.
+
+    `own`: a model modeldev logged, read back by modeldev (the app's model detail): MLflow's
+    check of its requirements against the installed packages, which only warns, is skipped; it
+    scans every installed distribution, about 1 s of a first Comparison page."""
     if tracking_uri and model_uri.startswith("models:/m-"):  # MLflow would use the global client
         model_uri = MlflowClient(tracking_uri).get_logged_model(model_uri[8:]).artifact_location
     if not tracking_uri or model_uri.startswith(("file:", "/")):
-        return mlflow.pyfunc.load_model(model_uri)
+        return mlflow.pyfunc.load_model(model_uri, suppress_warnings=own)
     with tempfile.TemporaryDirectory(prefix="modeldev-load-") as tmp:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri)
-        return mlflow.pyfunc.load_model(local)  # fully in memory: the folder may go
+        return mlflow.pyfunc.load_model(local, suppress_warnings=own)  # in memory: folder may go
 
 
 def fitted_of(pyfunc_model: Any) -> Any:

@@ -227,7 +227,8 @@ class Tracker:
     @mlflow_errors("loading a model")
     def load_fitted(self, model_id: str) -> Any:
         """The FittedModel of a LoggedModel this store holds (None if not one of modeldev's)."""
-        return models.fitted_of(models.load_model(f"models:/{model_id}", self.tracking_uri))
+        return models.fitted_of(models.load_model(f"models:/{model_id}", self.tracking_uri,
+                                                  own=True))
 
     @mlflow_errors("reading a logged model")
     def model_location(self, model_id: str) -> str:
