@@ -19,7 +19,7 @@ settings = common.settings()
 owner = S.owner_id(settings.access.user_header)
 if not st.session_state.get(S.SWEPT):
     try:  # jobs whose process died: mark them, and their MLflow runs, ended
-        jobs.sweep_dead_jobs(settings)
+        jobs.sweep_dead_jobs(settings, common.shared_tracker(settings))
     except Exception as exc:  # never block the app on housekeeping
         common.error(f"Could not check for dead jobs: {type(exc).__name__}: {exc}")
     st.session_state[S.SWEPT] = True

@@ -35,6 +35,7 @@ cols = st.columns([2, 1, 1])
 cols[0].metric("Best model", best or "none")
 value, spread = info.get("primary_metric_value"), info.get("cv") or {}
 folds = info.get("cv_folds") or 0
+scores = folds * (info.get("cv_repeats") or 1)  # fold scores behind each mean: R x K
 cols[1].metric(f"{'Cross-validated' if folds else 'Validation'} {primary}",
                "-" if value is None else f"{value:.4f}",
                help=f"{direction_text(primary)}; 95 % interval "
@@ -50,13 +51,16 @@ def _comparison() -> object:
 
 
 stamp = (session["run_id"], session["status"], session["end"], task, primary, best)
-st.plotly_chart(common.figure(("comparison", *stamp), _comparison), key="cmp_chart")
+common.chart(common.figure(("comparison", *stamp), _comparison), "cmp_chart")
 
 st.info(common.plain(results.tier_sentence(info, best, folds)), icon=":material/balance:")
-st.subheader("All metrics")
-st.caption(f"{f'Means over {folds} folds' if folds else 'Validation values'} (whiskers and "
-           f"interval columns: 95 %), then test_ metrics of the final models; task {task}.")
-st.dataframe(results.metrics_table(rows, task, primary), hide_index=True, key="cmp_table")
+# Folded: a table is drawn only once opened, and drawing it cost a new tab ~0.4 s of the
+# browser's time (benchmarks/results/pages.md); the chart above shows the same means.
+with st.expander("All metrics: every model's figures and intervals, and its test metrics"):
+    st.caption(f"{f'Means over {scores} fold scores' if folds else 'Validation values'} "
+               f"(whiskers and interval columns: 95 %), then test_ metrics of the final models; "
+               f"task {task}.")
+    st.dataframe(results.metrics_table(rows, task, primary), hide_index=True, key="cmp_table")
 
 st.subheader("Quality and serving cost")
 st.caption("What each model costs to serve beside what it scores: milliseconds per call of "

@@ -24,8 +24,9 @@ if not phase1 and not tuning:
     st.stop()
 
 rows = sessions.runs_table(phase1, tuning)
-st.caption("Phase 1 sessions (best model and its validation value) and tuning runs (tuned "
-           "framework, best validation value, improvement over the baseline on test).")
+st.caption("Phase 1 sessions (best model and its cross-validated value, or its validation "
+           "value with one holdout split) and tuning runs (tuned framework, its best value on "
+           "the same folds, improvement over the baseline on test).")
 st.dataframe(rows, hide_index=True, key="runs_table")
 
 by_id = {r["run_id"]: r for r in rows}

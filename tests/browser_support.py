@@ -73,15 +73,16 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_app(workspace: Path, log: Path, env: dict[str, str] | None = None
-                ) -> Iterator[AppServer]:
-    """Start the app from the repo root (Streamlit reads .streamlit/config.toml from the cwd)
-    with MODELDEV_WORKSPACE=`workspace`; stop its whole process group at the end."""
+def running_app(workspace: Path, log: Path, env: dict[str, str] | None = None,
+                script: str = "app.py") -> Iterator[AppServer]:
+    """Start the app (or another `script`, as benchmarks/pages.py's bare page) from the repo root
+    (Streamlit reads .streamlit/config.toml from the cwd) with MODELDEV_WORKSPACE=`workspace`;
+    stop its whole process group at the end."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in _ENV_DROPPED}
     full_env.update({"MODELDEV_WORKSPACE": str(workspace), "TF_CPP_MIN_LOG_LEVEL": "2",
                      **(env or {})})
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
            "--server.headless", "true"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,
@@ -196,6 +197,11 @@ def _is_script_finished(payload: bytes) -> bool:
 def new_page(browser: Any, width: int = 1280, height: int = 800, scale: float = 1.0) -> Any:
     """A page in a fresh context (see `new_context`)."""
     return new_context(browser, width, height, scale).new_page()
+
+
+def counted(page: Any) -> bool:
+    """Whether `page`'s script runs are counted (a page of `new_context`)."""
+    return page in _RUNS
 
 
 def runs_ended(page: Any) -> int:

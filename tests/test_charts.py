@@ -16,7 +16,7 @@ from matplotlib.image import imread
 
 from modeldev.charts import detail
 from modeldev.charts.common import BASE_COLOR, BEST_COLOR, save_figure
-from modeldev.charts.comparison import comparison_figure
+from modeldev.charts.comparison import SUP_LINE_CHARS, comparison_figure
 from modeldev.charts.png import figure_to_png
 from modeldev.charts.tuning import STRIP_MAX_TRIALS, tuning_figures
 from modeldev.evaluation.metrics import charted_metrics, get_metric
@@ -81,6 +81,20 @@ def test_comparison_highlights_only_the_best_and_skips_missing_values():
     assert "xgboost_baseline" not in list(by_name["log_loss"].x)
     no_best = comparison_figure(rows, "binary", "f1_score", None)
     assert BEST_COLOR not in list(no_best.data[0].marker.color)
+
+
+def test_comparison_title_wraps_a_long_top_tier_instead_of_running_off_the_chart():
+    names = [f"framework_with_a_long_name_{i}" for i in range(9)]
+    rows = [{"name": n, "metrics": {"f1_score": 0.9}, "top_tier": True,
+             "cv": {"f1_score": {"ci_low": 0.85, "ci_high": 0.95}}} for n in names]
+    title = comparison_figure(rows, "binary", "f1_score", names[0]).layout.title.text
+    head, *notes = title.split("<br>")
+    assert head == f"Model comparison, 9 models; best: {names[0]} by f1_score (highlighted)"
+    lines = [re.fullmatch(r"<sup>(.*)</sup>", n).group(1) for n in notes]
+    assert len(lines) > 2 and all(len(line) <= SUP_LINE_CHARS for line in lines)
+    text = " ".join(lines)
+    assert text.startswith("whiskers: 95 % intervals; not distinguishable from it (lighter): ")
+    assert all(f"{n}," in text or text.endswith(n) for n in names[1:])
 
 
 def test_parameter_impact_uses_finished_trials_and_orders_values_numerically():
@@ -233,3 +247,6 @@ def test_detail_figures_for_regression_and_multiclass_escape_labels():
     assert list(confusion.data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b", "c"]
     fig = detail.importance_figure(["<script>x</script>", "f2"], [0.2, 0.8])
     assert list(fig.data[0].y) == ["f2", "&lt;script&gt;x&lt;/script&gt;"]
+    long = "a_feature_name_" * 5  # 75 characters: cut on the axis, whole in the hover
+    fig = detail.importance_figure([long, "f2"], [0.9, 0.1])
+    assert fig.data[0].y[0] == long[:39] + "…" and fig.data[0].customdata[0] == long

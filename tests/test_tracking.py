@@ -29,7 +29,7 @@ from modeldev.data.split import make_split
 from modeldev.data.validation import prepare
 from modeldev.errors import StoreUnavailable, TrackingError
 from modeldev.frameworks.sklearn_adapter import LogisticRegressionAdapter
-from modeldev.tracking.store import HTTP_ENV_DEFAULTS
+from modeldev.tracking.store import HTTP_ENV_DEFAULTS, sqlite_version
 from modeldev.tracking.support import PARAM_MAX_CHARS, package_requirements
 from modeldev.tracking.tags import HOST as TAG_HOST
 from modeldev.tracking.tags import PARENT as TAG_PARENT
@@ -121,6 +121,23 @@ def test_nested_runs_tags_and_statuses(settings: Settings) -> None:
     assert children[kids[1]].status == "FINISHED"
     assert tracker.get_run(parent).status == "RUNNING"
     assert tracker.get_run(parent).tags["kind"] == "session"
+
+
+def test_sqlite_version_moves_with_every_write_and_stays_with_reads(settings: Settings) -> None:
+    """The key the app's cached run lists use: a new tab re-reads only after a write."""
+    assert sqlite_version(settings.tracking_uri) is None  # no store yet
+    tracker = Tracker(settings)
+    exp = tracker.experiment_id("versions")
+    run = tracker.start_run(exp, "a")
+    seen = [sqlite_version(settings.tracking_uri)]
+    tracker.runs_of_kind([exp], "phase1")
+    tracker.get_run(run)
+    assert sqlite_version(settings.tracking_uri) == seen[0]
+    for write in (lambda: tracker.set_tags(run, {"x": "1"}), lambda: tracker.end_run(run)):
+        write()
+        seen.append(sqlite_version(settings.tracking_uri))
+    assert len(set(seen)) == 3
+    assert sqlite_version("http://127.0.0.1:5000") is None
 
 
 def test_log_batch_caps_params_and_skips_non_finite_metrics(settings: Settings) -> None:

@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 from modeldev.evaluation.curves import class_curves, confusion, operating_point, reliability
 
 TOP_FEATURES = 20
+NAME_CHARS = 40  # a feature name's characters on the importance chart's axis
+TEMPLATE = "plotly_white"  # as every modeldev chart: the app draws figures with their own look
 
 
 def _label(value: Any) -> str:
@@ -27,7 +29,7 @@ def confusion_figure(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> go.
                                texttemplate="%{text}", showscale=False))
     fig.update_yaxes(autorange="reversed", title_text="true", type="category")
     fig.update_xaxes(title_text="predicted", type="category")
-    return fig.update_layout(title="Confusion matrix", height=420)
+    return fig.update_layout(title="Confusion matrix", height=420, template=TEMPLATE)
 
 
 def curve_figure(y: np.ndarray, proba: np.ndarray, classes: list[str], kind: str,
@@ -52,8 +54,12 @@ def curve_figure(y: np.ndarray, proba: np.ndarray, classes: list[str], kind: str
     fig.update_xaxes(title_text=names[0], range=[0, 1])
     fig.update_yaxes(title_text=names[1], range=[0, 1.02])
     title = "ROC (AUC)" if kind == "roc" else "Precision-recall (AP)"
-    return fig.update_layout(title=title, height=420,
-                             legend={"orientation": "h", "y": -0.25, "x": 0})
+    # The legend sits in the corner the curves leave empty (ROC: bottom right; PR: bottom
+    # left): one below the plot made the browser measure and lay the chart out twice.
+    corner = {"x": 0.98, "xanchor": "right"} if kind == "roc" else {"x": 0.02, "xanchor": "left"}
+    return fig.update_layout(title=title, height=420, template=TEMPLATE,
+                             legend={**corner, "y": 0.02, "yanchor": "bottom",
+                                     "bgcolor": "rgba(255,255,255,0.7)"})
 
 
 def reliability_figure(y: np.ndarray, proba: np.ndarray) -> go.Figure:
@@ -81,20 +87,30 @@ def regression_figures(y: np.ndarray, pred: np.ndarray) -> tuple[go.Figure, go.F
     scatter = go.Figure([go.Scatter(x=y, y=pred, mode="markers", name="rows", opacity=0.6),
                          go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="perfect",
                                     line={"dash": "dash", "color": "#999"})])
-    scatter.update_layout(title="Predicted vs actual", height=420,
+    scatter.update_layout(title="Predicted vs actual", height=420, template=TEMPLATE,
                           xaxis_title="actual", yaxis_title="predicted")
     resid = go.Figure(go.Scatter(x=pred, y=y - pred, mode="markers", opacity=0.6))
     resid.add_hline(y=0, line_dash="dash", line_color="#999")
-    resid.update_layout(title="Residuals (actual - predicted)", height=420,
+    resid.update_layout(title="Residuals (actual - predicted)", height=420, template=TEMPLATE,
                         xaxis_title="predicted", yaxis_title="residual")
     return scatter, resid
 
 
 def importance_figure(names: list[str], values: list[float]) -> go.Figure:
-    """The top features by importance, largest on top."""
+    """The top features by importance, largest on top (a name past NAME_CHARS is cut on the
+    axis, whole in the hover)."""
     order = np.argsort(values)[::-1][:TOP_FEATURES]
-    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[_label(names[i]) for i in order],
-                           orientation="h"))
-    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
+    shown = [_short(str(names[i])) for i in order]
+    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[_label(s) for s in shown],
+                           orientation="h", customdata=[_label(names[i]) for i in order],
+                           hovertemplate="%{customdata}: %{x:.4g}<extra></extra>"))
+    # A left margin for the longest name (about 7 px a character), not measured in the
+    # browser (automargin): that doubled the drawing time of the chart.
+    fig.update_yaxes(autorange="reversed", type="category", automargin=False)
     return fig.update_layout(title=f"Feature importance (top {len(order)})",
-                             height=max(300, 26 * len(order) + 120))
+                             height=max(300, 26 * len(order) + 120), template=TEMPLATE,
+                             margin={"l": 7 * max((len(s) for s in shown), default=4) + 20})
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"

@@ -67,14 +67,18 @@ def repeats(text: str) -> int | None:
     return cv_folds(text)
 
 
-def evaluation_options(p: argparse.ArgumentParser) -> None:
-    """--cv and --repeats: how the development rows are resampled."""
+def evaluation_options(p: argparse.ArgumentParser, direct_only: bool = False) -> None:
+    """--cv and --repeats: how the development rows are resampled (`direct_only`: for a table
+    tuned directly; a tuning of a Phase 1 session uses the session's folds)."""
+    cv_scope = "a table tuned directly (a session is tuned on its own folds): " if direct_only \
+        else ""
     p.add_argument("--cv", type=cv_folds, default=None, metavar="K",
-                   help="cross-validation folds; 0: one holdout split (default: 5 up to "
-                        "50,000 rows, holdout above)")
+                   help=f"{cv_scope}cross-validation folds; 0: one holdout split (default: 5 up "
+                        "to 50,000 rows, holdout above)")
     p.add_argument("--repeats", type=repeats, default=None, metavar="R",
-                   help="make the K-fold cut R times (R x K fold scores: more power to tell "
-                        "frameworks apart, R times the fits; default: 2 with folds)")
+                   help=("a table tuned directly: " if direct_only else "")
+                   + "make the K-fold cut R times (R x K fold scores: more power to tell models "
+                     "apart, R times the fits; default: 2 with folds)")
     p.add_argument("--threshold", default=None, metavar="auto|tuned|CUT",
                    help="binary tasks: the decision threshold, tuned out of fold per model "
                         "(auto: when the minority class is under 30 %%) or fixed")

@@ -35,7 +35,7 @@ def add_tune_parser(sub: Any) -> None:
                         "(default: the experiment's name)")
     p.add_argument("--no-register", action="store_true",
                    help="do not register the model carried forward")
-    evaluation_options(p)  # a data source tuned directly; a session's tuning uses its folds
+    evaluation_options(p, direct_only=True)  # with a session they are refused: its folds rule
     common_options(p)
     session_options(p)
     p.set_defaults(handler=run_tune)

@@ -258,10 +258,11 @@ def inputs_in_use(settings: Settings) -> set[Path]:
     return quota.inputs(settings.jobs_dir, _active(settings))
 
 
-def sweep_dead_jobs(settings: Settings) -> int:
-    """Mark jobs whose process is gone failed (cancelled if asked), sweep stale MLflow runs."""
+def sweep_dead_jobs(settings: Settings, tracker: Any = None) -> int:
+    """Mark jobs whose process is gone failed (cancelled if asked), sweep stale MLflow runs
+    (through `tracker`, a Tracker of `settings`, when the caller holds one: the app's)."""
     swept = _sweep_jobs(settings)
-    _sweep_runs(settings)
+    _sweep_runs(settings, tracker)
     return swept
 
 
@@ -299,14 +300,14 @@ def _mark_dead(settings: Settings, folder: Path) -> int:
     return 1
 
 
-def _sweep_runs(settings: Settings) -> None:
+def _sweep_runs(settings: Settings, tracker: Any = None) -> None:
     """RUNNING MLflow runs of dead processes, in every experiment, to KILLED."""
     from modeldev.tracking.store import sqlite_path
     from modeldev.tracking.tracker import Tracker
 
     if settings.uses_sqlite and not sqlite_path(settings.tracking_uri).exists():
         return  # no store yet: nothing to sweep, and nothing should be created here
-    tracker = Tracker(settings)
+    tracker = tracker or Tracker(settings)  # a new one opens the store: 20-30 ms
     ids = tracker.experiment_ids()
     if ids:
         tracker.sweep_stale_runs(ids)

@@ -43,16 +43,17 @@ class ModelStore:
         return trust.model_key(Path(self.settings.access.model_key))
 
     @mlflow_errors("loading a model")
-    def load_model(self, model_uri: str, trusted: bool | None = None) -> Any:
+    def load_model(self, model_uri: str, trusted: bool | None = None, own: bool = False) -> Any:
         """The pyfunc model at `model_uri`, resolved against this tracking store; only a model
         this installation signed, unless the server is trusted (`tracking.trust`)."""
         trusted = self.settings.access.trust_tracking_server if trusted is None else trusted
-        return models.load_model(model_uri, self.settings.tracking_uri, self._key(), trusted)
+        return models.load_model(model_uri, self.settings.tracking_uri, self._key(), trusted,
+                                 own)
 
     def load_fitted(self, model_id: str, trusted: bool | None = None) -> Any:
         """The FittedModel of a LoggedModel this store holds (None if not one of modeldev's)."""
         return models.fitted_of(self.load_model(f"models:/{trust.checked_model_id(model_id)}",
-                                                trusted))
+                                                trusted, own=True))
 
     @mlflow_errors("checking a model's signature")
     def model_problem(self, model_id: str) -> str | None:

@@ -120,15 +120,20 @@ def _modeldev_by_value() -> Iterator[None]:
         cloudpickle.unregister_pickle_by_value(modeldev)
 
 
-def load_model(model_uri: str, tracking_uri: str, key: bytes, trusted: bool = False) -> Any:
+def load_model(model_uri: str, tracking_uri: str, key: bytes, trusted: bool = False,
+               own: bool = False) -> Any:
     """The pyfunc model at `model_uri` (`models:/m-...` or its artifact location), loaded only
     once its files, fetched here, match the signature its run holds (`tracking.trust`), or
-    where the server is `trusted` (MODELDEV_TRUST_TRACKING_SERVER)."""
+    where the server is `trusted` (MODELDEV_TRUST_TRACKING_SERVER).
+
+    `own`: read back by modeldev itself (the app's model detail): MLflow's check of its
+    requirements against the installed packages, which only warns and scans every installed
+    distribution (about 1 s of a first Comparison page), is skipped."""
     with tempfile.TemporaryDirectory(prefix="modeldev-load-") as tmp:
         local, why = fetch_checked(model_uri, tracking_uri, key, Path(tmp))
         if why is not None and not trusted:
             raise UntrustedModel(refusal(model_uri, why))
-        return mlflow.pyfunc.load_model(str(local))  # fully in memory: the folder may go
+        return mlflow.pyfunc.load_model(str(local), suppress_warnings=own)  # in memory
 
 
 def refusal(model_uri: str, why: str) -> str:

@@ -90,3 +90,25 @@ def init_sqlite_store(tracking_uri: str, workspace: Path) -> None:
     except Exception as exc:  # whatever breaks opening the store, say it in one sentence
         raise TrackingError(f"Could not open the MLflow store {db}: "
                             f"{first_sentence(exc)}.") from exc
+
+
+def sqlite_version(tracking_uri: str) -> tuple[object, ...] | None:
+    """What changes whenever the SQLite store commits, read without opening it: the header's
+    file change counter (bumped by every commit with a rollback journal) and the database's and
+    its WAL's size and modification time. None for a server or a store not created yet."""
+    if not tracking_uri.startswith("sqlite:"):
+        return None
+    try:
+        db = sqlite_path(tracking_uri)
+        with open(db, "rb") as fh:
+            fh.seek(24)
+            counter = fh.read(4)
+            stat = os.fstat(fh.fileno())
+    except (OSError, TrackingError):
+        return None
+    try:
+        wal = db.with_name(db.name + "-wal").stat()
+        wal_stamp: tuple[int, int] | None = (wal.st_mtime_ns, wal.st_size)
+    except OSError:
+        wal_stamp = None
+    return counter, stat.st_mtime_ns, stat.st_size, wal_stamp

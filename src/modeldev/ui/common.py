@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ import streamlit as st
 from modeldev.config import Settings, resolve_settings
 from modeldev.errors import ModeldevError
 from modeldev.jobs import store as jobs
-from modeldev.tracking.store import sqlite_path
+from modeldev.tracking.store import sqlite_path, sqlite_version
 from modeldev.tracking.tracker import Tracker
 from modeldev.ui import state as S
 
@@ -48,12 +49,28 @@ def cached_tracker(tracking_uri: str, workspace: str) -> Tracker:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def figure(key: tuple[Any, ...], _build: Callable[[], Any]) -> Any:
-    """The figure `_build()` makes, built once per `key` (everything it depends on).
+    """The figure (or tuple of figures) `_build()` makes, built once per `key` (everything it
+    depends on), without a fixed width: the app draws it at its column's.
 
     Building a Plotly figure costs 0.05-0.2 s, most of a warm page render; st.plotly_chart only
-    reads a figure (it serialises a copy), so one object can serve every session.
+    reads a figure (it serialises a copy), so one object can serve every session. A width set
+    for the PNG (1,600 px for the comparison) made the browser lay each chart out at that width
+    first, then again at the column's: twice the drawing in a new tab.
     """
-    return _build()
+    built = _build()
+    for fig in built if isinstance(built, tuple) else (built,):
+        fig.update_layout(width=None)
+    return built
+
+
+def chart(fig: Any, key: str, where: Any = None) -> None:
+    """Draw `fig` in `where` (a column; the page by default) with its own template.
+
+    theme=None: Streamlit's theme restyles every figure in the browser, about 0.1 s of its main
+    thread per chart in a new tab (benchmarks/results/pages.md), and the figures already carry
+    plotly_white, the look of their HTML and PNG copies.
+    """
+    (where or st).plotly_chart(fig, key=key, theme=None)
 
 
 def store_exists(s: Settings) -> bool:
@@ -66,15 +83,18 @@ def store_exists(s: Settings) -> bool:
         return True  # let the Tracker say what is wrong with the URI
 
 
-def tracker() -> Tracker | None:
-    """The shared Tracker of the workspace, or None after showing why MLflow is unusable.
+def shared_tracker(s: Settings) -> Tracker | None:
+    """The server's Tracker of `s`'s store; None while there is no store (it raises, showing
+    nothing, when MLflow is unusable).
 
     An empty workspace gets its store from the first job, not from looking at a page."""
-    s = settings()
-    if not store_exists(s):
-        return None
+    return cached_tracker(s.tracking_uri, str(s.workspace)) if store_exists(s) else None
+
+
+def tracker() -> Tracker | None:
+    """The shared Tracker of the workspace, or None after showing why MLflow is unusable."""
     try:
-        return cached_tracker(s.tracking_uri, str(s.workspace))
+        return shared_tracker(settings())
     except ModeldevError as exc:
         error(exc)
         return None
@@ -108,14 +128,35 @@ def seconds_text(seconds: float | None) -> str:
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def experiments(tracking_uri: str, workspace: str) -> list[tuple[str, str]]:
-    """(id, name) of the store's active experiments, most recently updated first."""
+SERVER_LIST_TTL_S = 3  # how long a list read from a tracking server is shown before a re-read
+
+
+def store_stamp(tracking_uri: str) -> Any:
+    """Changes whenever the store may have: a key for cached lists, so a new session reuses
+    them until a run or experiment is written (the SQLite file's version), or for a server,
+    which cannot be watched, for SERVER_LIST_TTL_S."""
+    found = sqlite_version(tracking_uri)
+    return found if found is not None else int(time.time() // SERVER_LIST_TTL_S)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _experiments(tracking_uri: str, workspace: str, stamp: Any) -> list[tuple[str, str]]:
     tracker = cached_tracker(tracking_uri, workspace)
     out = [(e.experiment_id, e.name) for e in tracker.experiments()]
     if any(i == "0" for i, _ in out) and not tracker.has_runs("0"):
         out = [(i, n) for i, n in out if i != "0"]  # MLflow's empty "Default": noise here
     return out
+
+
+def experiments(tracking_uri: str, workspace: str) -> list[tuple[str, str]]:
+    """(id, name) of the store's active experiments, most recently updated first (read again
+    only once the store has changed)."""
+    return _experiments(tracking_uri, workspace, store_stamp(tracking_uri))
+
+
+def forget_experiments() -> None:
+    """Read the experiments again on the next call (one was created a moment ago)."""
+    _experiments.clear()
 
 
 def experiment_id() -> str | None:
@@ -168,7 +209,7 @@ def _experiment_picker(s: Settings) -> None:
     names = dict(options)
     pending = st.session_state.pop(S.PENDING_EXPERIMENT, None)
     if pending and pending not in names:  # created a moment ago: the cached list lags
-        experiments.clear()
+        forget_experiments()
         names = dict(experiments(s.tracking_uri, str(s.workspace)))
     if pending in names:
         st.session_state[S.SIDEBAR_EXPERIMENT] = pending

@@ -60,7 +60,8 @@ def target_task_metric(choice: dict[str, Any]) -> None:
     if st.session_state.get(S.METRIC) not in options:
         st.session_state[S.METRIC] = options[0]
     right.selectbox("Primary metric", options, key=S.METRIC,
-                    help="the best framework is picked by this metric, cross-validated")
+                    help="the best framework is picked by this metric's cross-validated mean "
+                         "(its validation value with one holdout split)")
     advice = ds.imbalance_advice(data)
     if advice:
         st.info(plain(advice), icon=":material/balance:")

@@ -89,7 +89,7 @@ def loss_figure(events: list[dict[str, Any]]) -> go.Figure | None:
                                 name="stopping rows' loss", mode="lines+markers")])
     which = "final fit" if fold is None or fold < 0 else f"fold {fold + 1}"
     return fig.update_layout(title=f"{net}, {which}: loss per epoch ({mine[-1]['epoch']}/"
-                                   f"{mine[-1]['epochs']})", height=340,
+                                   f"{mine[-1]['epochs']})", height=340, template="plotly_white",
                              xaxis_title="epoch", yaxis_title="loss")
 
 
@@ -113,7 +113,7 @@ def train_body(settings: Settings, status: dict[str, Any], events: list[dict[str
                        icon=":material/warning:")
     fig = loss_figure(events)
     if fig is not None:
-        st.plotly_chart(fig, key="train_loss_chart")
+        common.chart(fig, "train_loss_chart")
 
 
 def tune_body(settings: Settings, status: dict[str, Any], events: list[dict[str, Any]]) -> None:

@@ -13,12 +13,12 @@ from modeldev.serving.register import register_run
 from modeldev.tracking import tags as T
 from modeldev.tracking.records import VersionRecord
 from modeldev.tracking.registry import CHAMPION, default_name
-from modeldev.ui import common, sessions
+from modeldev.ui import common
 from modeldev.ui import state as S
 
 
-@st.cache_data(ttl=sessions.LIST_TTL_S, show_spinner=False)
-def _versions(uri: str, ws: str) -> list[VersionRecord]:
+@st.cache_data(show_spinner=False, max_entries=16)
+def _versions(uri: str, ws: str, stamp: Any) -> list[VersionRecord]:
     return common.cached_tracker(uri, ws).registered_versions()
 
 
@@ -26,7 +26,7 @@ def versions() -> list[VersionRecord]:
     """Every registered version of the store, newest first ([] after showing why not)."""
     s = common.settings()
     try:
-        return _versions(s.tracking_uri, str(s.workspace))
+        return _versions(s.tracking_uri, str(s.workspace), common.store_stamp(s.tracking_uri))
     except ModeldevError as exc:
         common.error(exc)
         return []

@@ -107,10 +107,10 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
                "labels at each model's own decision threshold.")
     cols = st.columns(len(figs))
     for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
-        col.plotly_chart(fig, key=f"detail_fig_{i}")
+        common.chart(fig, f"detail_fig_{i}", col)
     if d["importance"]:
-        st.plotly_chart(common.figure(("importance", *key), lambda: detail_charts.importance_figure(
-            *d["importance"])), key="detail_importance")
+        common.chart(common.figure(("importance", *key), lambda: detail_charts.importance_figure(
+            *d["importance"])), "detail_importance")
     else:
         st.text(f"{row['name']} has no native feature importance.")
 
@@ -150,7 +150,8 @@ def _phase1_metrics(uri: str, workspace: str, phase1_run_id: str) -> dict[str, d
 
 
 def baseline_value(parent: dict[str, Any], metric: str) -> float | None:
-    """The tuned framework's Phase 1 validation value (the baseline line of the top-10 chart)."""
+    """The tuned framework's Phase 1 value, cross-validated or on validation as the trials' (the
+    baseline line of the top-10 chart)."""
     phase1 = parent["tags"].get(T.PHASE1_RUN_ID)
     if not phase1:
         return None
@@ -193,8 +194,8 @@ def tuning_results(parent: dict[str, Any]) -> None:
     key = (parent["run_id"], parent["status"], parent["end"], len(trials), metric)
     top, impact = common.figure(("tuning", *key, base, tuple(params), fold_rows),
                                 lambda: tuning_figures(trials, params, metric, base, fold_rows))
-    st.plotly_chart(top, key="tune_topk")
-    st.plotly_chart(impact, key="tune_impact")
+    common.chart(top, "tune_topk")
+    common.chart(impact, "tune_impact")
 
 
 def _pct(value: float | None) -> str:

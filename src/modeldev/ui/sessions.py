@@ -2,8 +2,8 @@
 
 Everything is read from MLflow and the run folders it names (fetched from MLflow into the
 workspace's cache when they are on another machine), so any past run can be shown again after a
-restart, and on any machine that shares the tracking server. Queries are cached briefly
-(lists) or for good (a finished run never changes).
+restart, and on any machine that shares the tracking server. Queries are cached until the
+store changes (lists: see common.store_stamp) or for good (a finished run never changes).
 """
 
 from __future__ import annotations
@@ -21,19 +21,24 @@ from modeldev.tuning.outputs import load_trials
 from modeldev.ui import common
 from modeldev.ui import state as S
 
-LIST_TTL_S = 3
-
 
 def _key() -> tuple[str, str]:
     s = common.settings()
     return s.tracking_uri, str(s.workspace)
 
 
-@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
-def _runs(uri: str, ws: str, experiment_id: str, kind: str) -> list[dict[str, Any]]:
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_runs(uri: str, ws: str, experiment_id: str, kind: str,
+                 stamp: Any) -> list[dict[str, Any]]:
     runs = common.cached_tracker(uri, ws).runs_of_kind([experiment_id], kind)
     return [{"run_id": r.run_id, "status": r.status, "start": r.start_time,
              "end": r.end_time, "tags": dict(r.tags), "metrics": dict(r.metrics)} for r in runs]
+
+
+def _runs(uri: str, ws: str, experiment_id: str, kind: str) -> list[dict[str, Any]]:
+    """The runs of `kind`, read from MLflow again only once the store has changed: a new
+    session (a new browser tab) reuses the list the last one read."""
+    return _cached_runs(uri, ws, experiment_id, kind, common.store_stamp(uri))
 
 
 def phase1_sessions(experiment_id: str | None) -> list[dict[str, Any]]:
@@ -48,8 +53,8 @@ def tuning_parents(experiment_id: str | None) -> list[dict[str, Any]]:
 
 def clear() -> None:
     """Forget the cached run lists (a job just finished)."""
-    _runs.clear()
-    common.experiments.clear()
+    _cached_runs.clear()
+    common.forget_experiments()
 
 
 def session_label(run: dict[str, Any]) -> str:
