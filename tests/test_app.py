@@ -68,8 +68,8 @@ def real_ws(tmp_path_factory):
     """A workspace with a real Phase 1 session (2 fast frameworks) and a real tuning run."""
     ws = tmp_path_factory.mktemp("real_ws")
     settings = resolve_settings(ws)
-    phase1 = run_phase1(TrainRequest(source=load_demo("breast_cancer"), frameworks=FAST),
-                        settings)
+    phase1 = run_phase1(TrainRequest(source=load_demo("breast_cancer"), frameworks=FAST, cv=3,
+                                     repeats=1), settings)  # the pages, not the resampling
     grid = TINY_GRIDS[phase1.best.name]  # the best framework, as the Tuning page offers it
     tuned = run_tuning(TuneRequest(training_run_id=phase1.parent_run_id, grid=grid, workers=1),
                        settings)

@@ -21,10 +21,11 @@ def modeldev(*args: str, cwd=None) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("demo", "n_frameworks", "metric"), [
     ("breast_cancer", 6, "f1_score"), ("wine", 6, "f1_score"), ("diabetes", 8, "rmse")])
 def test_train_demo_json(tmp_path, demo, n_frameworks, metric):
-    proc = modeldev("train", "--demo", demo, "--workspace", str(tmp_path), "--cv", "2", "--json")
+    proc = modeldev("train", "--demo", demo, "--workspace", str(tmp_path), "--cv", "2",
+                    "--repeats", "1", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
-    assert out["cv_folds"] == 2
+    assert (out["cv_folds"], out["cv_repeats"]) == (2, 1)
     assert set(out) >= {"tracking_uri", "experiment_id", "parent_run_id", "runs", "best_model",
                         "artifacts_dir"}
     assert len(out["runs"]) == n_frameworks

@@ -62,7 +62,7 @@ def workspace(tmp_path_factory):
 def test_phase1_on_a_terminal_bar_and_lines_engine_output_in_the_log(tmp_path):
     screen, raw, _, code = pty_run(modeldev(
         "train", "--demo", "breast_cancer", "--workspace", str(tmp_path),
-        "--frameworks", "sklearn_logistic_regression,tensorflow_nn"))
+        "--frameworks", "sklearn_logistic_regression,tensorflow_nn", "--cv", "3", "--repeats", "1"))
     assert code == 0, "\n".join(screen)
     assert "\x1b[?25l" in raw  # rich hid the cursor: a live progress bar was drawn
     assert "━" in raw and "best f1_score" in raw
@@ -116,7 +116,8 @@ def test_off_a_terminal_tuning_prints_a_line_every_few_seconds(workspace):
     ws, csv = workspace
     proc = subprocess.run(modeldev("tune", "--framework", "xgboost_baseline", "--data",
                                    str(csv), "--target", "target", "--grid",
-                                   str(ws / "grid.json"), "--workspace", str(ws)),
+                                   str(ws / "grid.json"), "--workspace", str(ws), "--cv", "3",
+                                   "--repeats", "1"),
                           capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
@@ -153,7 +154,7 @@ def test_job_log_lines_from_real_events(workspace):
 
     tune_events: list[dict] = []
     run_tuning(TuneRequest(framework="xgboost_baseline", source=load_table(csv), target="target",
-                           grid=GRID, workers=1), settings, tune_events.append)
+                           grid=GRID, workers=1, cv=3, repeats=1), settings, tune_events.append)
     assert [e["done"] for e in tune_events if e["type"] == "trial_finished"][-1] == 8
     out = io.StringIO()
     tune = TuneProgress(out, interactive=False)

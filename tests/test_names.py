@@ -58,7 +58,7 @@ def settings(tmp_path_factory):
 def phase1(settings):
     csv = settings.workspace / "cancer.csv"
     load_demo("breast_cancer").frame.sample(150, random_state=2).to_csv(csv, index=False)
-    return run_phase1(TrainRequest(source=load_table(csv), target="target",
+    return run_phase1(TrainRequest(source=load_table(csv), target="target", cv=3, repeats=1,
                                    frameworks=["xgboost_baseline"]), settings)
 
 

@@ -41,7 +41,8 @@ def executed(tmp_path, monkeypatch):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     injected = nbformat.v4.new_code_cell(
-        f"WORKSPACE = {str(tmp_path)!r}\nDEMO = 'breast_cancer'\nFRAMEWORKS = {','.join(FAST)!r}")
+        f"WORKSPACE = {str(tmp_path)!r}\nDEMO = 'breast_cancer'\nFRAMEWORKS = {','.join(FAST)!r}"
+        "\nCV = 3\nREPEATS = 1")  # the notebook's own resampling options, at their smallest
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(at + 1, injected)
     NotebookClient(nb, timeout=300, kernel_name="python3",
@@ -76,6 +77,7 @@ def test_notebook_trains_logs_charts_and_says_where(executed):
                  "all_models_comparison.png", "best_model_info.json", "manifest.json"):
         assert (folder / name).is_file(), name
     best = json.loads((folder / "best_model_info.json").read_text())
+    assert (best["cv_folds"], best["cv_repeats"]) == (3, 1)  # CV and REPEATS reached the engine
     assert f"best: {best['model_name']} (f1_score = " in text
     assert f"artifacts folder: {folder}" in text and f"MLflow run: {best['run_id']}" in text
     assert "epoch_005_phase1" in json.loads(settings.context_path.read_text())

@@ -61,7 +61,7 @@ def _stop_after(framework: str, events: list[dict]):
 def test_a_crash_an_out_of_memory_fit_and_a_hang_each_fail_alone(settings, monkeypatch):
     monkeypatch.setattr(registry, "ADAPTERS", (*registry.ADAPTERS, *FAULTY))
     request = TrainRequest(source=_small_demo(), frameworks=[LR, *(a.name for a in FAULTY)],
-                           cv=2, workers=2, framework_timeout=8)
+                           cv=2, repeats=1, workers=2, framework_timeout=8)
     events: list[dict] = []
     result = run_phase1(request, settings, on_event=events.append)
 
@@ -140,7 +140,8 @@ def test_a_second_resume_of_one_session_is_refused_while_the_first_holds_it(sett
 def _cancelled_lr_rf_session(settings) -> str:
     events: list[dict] = []
     with pytest.raises(ev.Cancelled):
-        run_phase1(TrainRequest(source=_small_demo(), frameworks=[LR, RF], cv=2, workers=1),
+        run_phase1(TrainRequest(source=_small_demo(), frameworks=[LR, RF], cv=2, repeats=1,
+                                workers=1),
                    settings, on_event=events.append, should_stop=_stop_after(LR, events))
     return next(e["parent_run_id"] for e in events if e["type"] == ev.SESSION_STARTED)
 

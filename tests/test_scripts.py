@@ -48,10 +48,11 @@ def workspace(tmp_path_factory):
         settings = resolve_settings(ws)
         csv = ws / "cancer.csv"
         load_demo("breast_cancer").frame.sample(150, random_state=4).to_csv(csv, index=False)
-        run_phase1(TrainRequest(source=load_table(csv), target="target",
+        run_phase1(TrainRequest(source=load_table(csv), target="target", cv=3, repeats=1,
                                 frameworks=["xgboost_baseline"]), settings)
-        latest = run_phase1(TrainRequest(source=load_table(csv), target="target",
-                                         frameworks=["sklearn_logistic_regression"]), settings)
+        latest = run_phase1(TrainRequest(source=load_table(csv), target="target", cv=3,
+                                         repeats=1, frameworks=["sklearn_logistic_regression"]),
+                            settings)  # 3 folds: the script's 54 combinations are tuned on them
     return settings, latest
 
 

@@ -8,6 +8,9 @@
 - A real `mlflow server` is stopped with SIGSTOP mid-tuning: the job fails within a minute with
   one sentence naming the server, keeps its results, and resumes after SIGCONT. After the first
   silent call, a Tracker's next calls wait only for a 5 s health check (a clean-up ending runs).
+
+Each fault is mostly waiting, so the six sessions run side by side (the `sessions` fixture),
+each in its own workspace; one test per fault then checks what its session did.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import server_support
@@ -61,15 +67,13 @@ def env(**extra: str) -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, Path, Path]:
-    """A fresh workspace, a 200-row CSV and the grid file."""
-    for name in INHERITED:
-        monkeypatch.delenv(name, raising=False)
-    csv, grid = tmp_path / "cancer.csv", tmp_path / "grid.json"
+def make_workspace(root: Path) -> tuple[Settings, Path, Path]:
+    """A fresh workspace under `root`, a 200-row CSV and the grid file."""
+    root.mkdir(parents=True)
+    csv, grid = root / "cancer.csv", root / "grid.json"
     load_demo("breast_cancer").frame.sample(200, random_state=1).to_csv(csv, index=False)
     grid.write_text(json.dumps(GRID))
-    return resolve_settings(tmp_path / "ws"), csv, grid
+    return resolve_settings(root / "ws"), csv, grid
 
 
 def tune(settings: Settings, csv: Path, grid: Path, **extra_env: str) -> subprocess.Popen:
@@ -127,91 +131,6 @@ def all_hashes() -> set[str]:
     return set(make_plan(GRID, get_framework(FOREST, "binary"), set(), 1).hashes)
 
 
-@pytest.fixture
-def reaper() -> Iterator[list[subprocess.Popen]]:
-    """Processes a test starts, killed if the test leaves them running."""
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-@pytest.mark.parametrize("child_writes", ["auto", "client"])
-def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(workspace, reaper,
-                                                          child_writes: str) -> None:
-    """Both child-write paths: in bulk (a batch is one transaction) and through MLflow's client
-    (a batch cut short by the lock goes on where it stopped: no child twice)."""
-    settings, csv, grid = workspace
-    proc = tune(settings, csv, grid, MODELDEV_CHILD_WRITES=child_writes)
-    reaper.append(proc)
-    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
-    locker = hold_lock(settings.workspace / "mlflow.db", LOCK_S)
-    reaper.append(locker)
-    locked_at, at_lock = time.monotonic(), kept_lines(settings)
-    assert proc.poll() is None and at_lock < 16, "the lock did not land mid-tuning"
-    out, err = proc.communicate(timeout=600)
-    waited = time.monotonic() - locked_at
-    assert proc.returncode == 0, err[-3000:]
-    assert waited >= LOCK_S - 1, "the tuning did not meet the lock"
-    assert json.loads(out)["n_completed"] == 16
-    tracker = Tracker(settings)
-    parent = tuning_parent(tracker)
-    hashes = trial_hashes(tracker, parent)
-    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
-    assert open_runs(tracker) == []
-    assert tracker.get_run(parent).status == "FINISHED"
-    path = tracker.get_run(parent).tags["modeldev.child_writes"]
-    assert path.startswith("sqlite_bulk" if child_writes == "auto" else "mlflow_client"), path
-    assert set(read_results(Path(tracker.get_run(parent).tags["artifacts_dir"]))) \
-        == all_hashes()
-    print(f"\n{path}: lock held {LOCK_S:.0f} s from {at_lock} of 16 results; tune ended "
-          f"{waited:.1f} s after the lock began")
-
-
-def test_a_store_locked_past_the_budget_keeps_results_and_resume_logs_them(
-        workspace, reaper) -> None:
-    settings, csv, grid = workspace
-    proc = tune(settings, csv, grid, MODELDEV_STORE_RETRY_S="5")
-    reaper.append(proc)
-    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
-    locker = hold_lock(settings.workspace / "mlflow.db", LOCK_S)
-    reaper.append(locker)
-    locked_at = time.monotonic()
-    _, err = proc.communicate(timeout=300)
-    failed_after = time.monotonic() - locked_at
-    assert proc.returncode == 1, err[-3000:]
-    sentence = re.search(r"modeldev: error: (.*)", err)
-    assert sentence, err[-3000:]
-    assert re.fullmatch(r"The MLflow store sqlite:///\S+mlflow\.db stayed locked for \d+ s \(.*\); "
-                        r"the results of the \d+ combinations finished so far are kept in "
-                        r"\S+trial_results\.jsonl; rerun with --resume \w+ once it is back\.",
-                        sentence.group(1)), sentence.group(1)
-    assert failed_after < LOCK_S, "it failed only once the lock was gone"
-    parent = re.search(r"--resume (\w+)", sentence.group(1)).group(1)
-    folder = Path(re.search(r"kept in (\S+)/trial_results", sentence.group(1)).group(1))
-    kept = set(read_results(folder))
-    assert len(kept) >= 2
-    locker.wait(timeout=120)  # the store is back
-
-    tracker = Tracker(settings)
-    logged_before = set(trial_hashes(tracker, parent))
-    events: list[dict] = []
-    result = run_tuning(TuneRequest(resume=parent, workers=1), settings, on_event=events.append)
-    started = next(e for e in events if e["type"] == "session_started")
-    assert started["kept"] == len(kept - logged_before)
-    assert started["skipped"] == len(kept | logged_before)  # none of them ran again
-    assert (result.n_combinations, result.n_completed) == (16, 16)
-    hashes = trial_hashes(tracker, parent)
-    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
-    assert tracker.get_run(parent).tags["modeldev.resume_kept"] == str(started["kept"])
-    assert open_runs(tracker) == []
-    print(f"\nfailed {failed_after:.1f} s into the lock with {len(kept)} results kept, "
-          f"{len(logged_before)} logged; resume logged {started['kept']} from the file and ran "
-          f"{16 - started['skipped']}")
-
-
 def train(settings: Settings, csv: Path, **extra_env: str) -> subprocess.Popen:
     """`modeldev train` of two frameworks on the CSV, one worker, JSON out."""
     return subprocess.Popen(
@@ -241,40 +160,95 @@ def lock_when_phase1_runs_are_open(settings: Settings, proc: subprocess.Popen
     return locker
 
 
-def test_phase1_under_a_40_s_lock_ends_every_run(workspace, reaper) -> None:
-    settings, csv, _ = workspace
-    proc = train(settings, csv)
-    reaper.append(proc)
-    reaper.append(lock_when_phase1_runs_are_open(settings, proc))
+# ---------------------------------------------------------------- the sessions, side by side
+#
+# Each fault is mostly waiting (a 40 s lock, a server silent for up to a minute), so the
+# sessions run at the same time, one thread each, every one in its own workspace with its own
+# lock; the tests below then check what each one did, one test per fault as before.
+
+
+@dataclass
+class Seen:
+    """What one session did under its fault."""
+
+    settings: Settings
+    returncode: int | None
+    out: str
+    err: str
+    after_s: float  # from the lock (or the stop) to the session's end
+    at_lock: int = 0  # results in the folder's file when the lock landed
+    running_at_lock: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def tune_under_lock(root: Path, procs: list[subprocess.Popen], **extra_env: str) -> Seen:
+    """`modeldev tune` locked out of its store for LOCK_S once two results are in; the store
+    is free again when this returns."""
+    settings, csv, grid = make_workspace(root)
+    proc = tune(settings, csv, grid, **extra_env)
+    procs.append(proc)
+    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
+    locker = hold_lock(settings.workspace / "mlflow.db", LOCK_S)
+    procs.append(locker)
+    locked_at, at_lock, running = time.monotonic(), kept_lines(settings), proc.poll() is None
+    out, err = proc.communicate(timeout=600)
+    seen = Seen(settings, proc.returncode, out, err, time.monotonic() - locked_at, at_lock,
+                running)
+    locker.wait(timeout=120)
+    return seen
+
+
+def train_under_lock(root: Path, procs: list[subprocess.Popen], **extra_env: str) -> Seen:
+    """`modeldev train` locked out of its store for LOCK_S once its runs are open; the store
+    is free again when this returns."""
+    settings, csv, _ = make_workspace(root)
+    proc = train(settings, csv, **extra_env)
+    procs.append(proc)
+    locker = lock_when_phase1_runs_are_open(settings, proc)
+    procs.append(locker)
     locked_at = time.monotonic()
     out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err[-3000:]
-    assert time.monotonic() - locked_at >= LOCK_S - 1
-    tracker = Tracker(settings)
-    runs = tracker.search_runs(tracker.experiment_ids())
-    assert len(runs) == 3 and {r.status for r in runs} == {"FINISHED"}
-    assert len(json.loads(out)["runs"]) == 2
-
-
-def test_phase1_past_the_budget_fails_in_one_sentence_and_leaves_nothing_running(
-        workspace, reaper) -> None:
-    """A 1 s budget: the first write fails after MLflow's 20 s busy wait; the clean-up that
-    follows gets one try per run, which waits for the lock's end and ends every run."""
-    settings, csv, _ = workspace
-    proc = train(settings, csv, MODELDEV_STORE_RETRY_S="1")
-    reaper.append(proc)
-    locker = lock_when_phase1_runs_are_open(settings, proc)
-    reaper.append(locker)
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 1, err[-3000:]
-    assert re.search(r"modeldev: error: The MLflow store sqlite:///\S+ stayed locked for \d+ s "
-                     r"\(.*\); try again once it is free", err), err[-3000:]
+    seen = Seen(settings, proc.returncode, out, err, time.monotonic() - locked_at)
     locker.wait(timeout=120)
-    tracker = Tracker(settings)
-    runs = tracker.search_runs(tracker.experiment_ids())
-    assert len(runs) == 3
-    assert "RUNNING" not in {r.status for r in runs}, [(r.name, r.status) for r in runs]
-    print(f"\nPhase 1 past the budget: {sorted((r.name, r.status) for r in runs)}")
+    return seen
+
+
+def server_stopped(root: Path, procs: list[subprocess.Popen],
+                   server: tuple[str, subprocess.Popen]) -> Seen:
+    """SIGSTOP the server mid-tuning; meanwhile a Tracker of another workspace ends three runs
+    on it (extra["silent"]); SIGCONT once both are done."""
+    uri, served = server
+    settings, csv, grid = make_workspace(root / "tune")
+    settings = resolve_settings(settings.workspace, tracking_uri=uri)
+    tracker = Tracker(resolve_settings(root / "silent_ws", tracking_uri=uri))
+    exp = tracker.experiment_id("silent_server")
+    runs = [tracker.start_run(exp, f"run_{i}") for i in range(3)]
+    proc = tune(settings, csv, grid, MLFLOW_TRACKING_URI=uri)
+    procs.append(proc)
+    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
+    silent: dict = {"tracker": tracker, "runs": runs, "errors": [], "waits": []}
+
+    def end_runs() -> None:  # the clean-up of test_after_a_silent_server_...
+        for run_id in runs:
+            started = time.monotonic()
+            try:
+                tracker.end_run(run_id)
+                silent["errors"].append(None)
+            except Exception as exc:  # noqa: BLE001 (checked by the test)
+                silent["errors"].append(exc)
+            silent["waits"].append(time.monotonic() - started)
+
+    caller = threading.Thread(target=end_runs, daemon=True)
+    os.killpg(served.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        caller.start()
+        out, err = proc.communicate(timeout=300)
+        noticed = time.monotonic() - stopped_at
+        caller.join(timeout=300)
+    finally:
+        os.killpg(served.pid, signal.SIGCONT)
+    return Seen(settings, proc.returncode, out, err, noticed, extra={"silent": silent})
 
 
 @pytest.fixture(scope="module")
@@ -284,23 +258,150 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
         yield served
 
 
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory,
+             server: tuple[str, subprocess.Popen]) -> Iterator[dict[str, Any]]:
+    """Every faulted session of this module, run side by side: name -> Seen (or the error
+    that stopped it, raised again by the test that reads it)."""
+    root = tmp_path_factory.mktemp("faults")
+    procs: list[subprocess.Popen] = []
+    scenarios: dict[str, Callable[[], Seen]] = {
+        "tune_auto": lambda: tune_under_lock(root / "auto", procs, MODELDEV_CHILD_WRITES="auto"),
+        "tune_client": lambda: tune_under_lock(root / "client", procs,
+                                               MODELDEV_CHILD_WRITES="client"),
+        "tune_past_budget": lambda: tune_under_lock(root / "budget", procs,
+                                                    MODELDEV_STORE_RETRY_S="5"),
+        "train_locked": lambda: train_under_lock(root / "train", procs),
+        "train_past_budget": lambda: train_under_lock(root / "train_budget", procs,
+                                                      MODELDEV_STORE_RETRY_S="1"),
+        "server_stopped": lambda: server_stopped(root / "server", procs, server),
+    }
+    found: dict[str, Any] = {}
+
+    def run(name: str, scenario: Callable[[], Seen]) -> None:
+        try:
+            found[name] = scenario()
+        except BaseException as exc:  # noqa: BLE001 (pytest.fail too: raised by the test)
+            found[name] = exc
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in INHERITED:
+            mp.delenv(name, raising=False)
+        threads = [threading.Thread(target=run, args=item, daemon=True)
+                   for item in scenarios.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=900)
+        try:
+            yield found
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
+
+
+def seen(sessions: dict[str, Any], name: str) -> Seen:
+    """The session `name` of the module's run, or the error that stopped it."""
+    found = sessions.get(name, RuntimeError(f"the {name} session did not end in time"))
+    if isinstance(found, BaseException):
+        raise found
+    return found
+
+
+# ---------------------------------------------------------------- what each one did
+
+
+@pytest.mark.parametrize("child_writes", ["auto", "client"])
+def test_a_store_locked_for_40_s_mid_tuning_loses_nothing(sessions, child_writes: str) -> None:
+    """Both child-write paths: in bulk (a batch is one transaction) and through MLflow's client
+    (a batch cut short by the lock goes on where it stopped: no child twice)."""
+    run = seen(sessions, f"tune_{child_writes}")
+    settings, at_lock, waited = run.settings, run.at_lock, run.after_s
+    assert run.running_at_lock and at_lock < 16, "the lock did not land mid-tuning"
+    assert run.returncode == 0, run.err[-3000:]
+    assert waited >= LOCK_S - 1, "the tuning did not meet the lock"
+    assert json.loads(run.out)["n_completed"] == 16
+    tracker = Tracker(settings)
+    parent = tuning_parent(tracker)
+    hashes = trial_hashes(tracker, parent)
+    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
+    assert open_runs(tracker) == []
+    assert tracker.get_run(parent).status == "FINISHED"
+    path = tracker.get_run(parent).tags["modeldev.child_writes"]
+    assert path.startswith("sqlite_bulk" if child_writes == "auto" else "mlflow_client"), path
+    assert set(read_results(Path(tracker.get_run(parent).tags["artifacts_dir"]))) \
+        == all_hashes()
+    print(f"\n{path}: lock held {LOCK_S:.0f} s from {at_lock} of 16 results; tune ended "
+          f"{waited:.1f} s after the lock began")
+
+
+def test_a_store_locked_past_the_budget_keeps_results_and_resume_logs_them(sessions) -> None:
+    run = seen(sessions, "tune_past_budget")
+    settings, err, failed_after = run.settings, run.err, run.after_s
+    assert run.returncode == 1, err[-3000:]
+    sentence = re.search(r"modeldev: error: (.*)", err)
+    assert sentence, err[-3000:]
+    assert re.fullmatch(r"The MLflow store sqlite:///\S+mlflow\.db stayed locked for \d+ s \(.*\); "
+                        r"the results of the \d+ combinations finished so far are kept in "
+                        r"\S+trial_results\.jsonl; rerun with --resume \w+ once it is back\.",
+                        sentence.group(1)), sentence.group(1)
+    assert failed_after < LOCK_S, "it failed only once the lock was gone"
+    parent = re.search(r"--resume (\w+)", sentence.group(1)).group(1)
+    folder = Path(re.search(r"kept in (\S+)/trial_results", sentence.group(1)).group(1))
+    kept = set(read_results(folder))
+    assert len(kept) >= 2
+
+    tracker = Tracker(settings)  # the store is back
+    logged_before = set(trial_hashes(tracker, parent))
+    events: list[dict] = []
+    result = run_tuning(TuneRequest(resume=parent, workers=1), settings, on_event=events.append)
+    started = next(e for e in events if e["type"] == "session_started")
+    assert started["kept"] == len(kept - logged_before)
+    assert started["skipped"] == len(kept | logged_before)  # none of them ran again
+    assert (result.n_combinations, result.n_completed) == (16, 16)
+    hashes = trial_hashes(tracker, parent)
+    assert len(hashes) == len(set(hashes)) == 16 and set(hashes) == all_hashes()
+    assert tracker.get_run(parent).tags["modeldev.resume_kept"] == str(started["kept"])
+    assert open_runs(tracker) == []
+    print(f"\nfailed {failed_after:.1f} s into the lock with {len(kept)} results kept, "
+          f"{len(logged_before)} logged; resume logged {started['kept']} from the file and ran "
+          f"{16 - started['skipped']}")
+
+
+def test_phase1_under_a_40_s_lock_ends_every_run(sessions) -> None:
+    run = seen(sessions, "train_locked")
+    assert run.returncode == 0, run.err[-3000:]
+    assert run.after_s >= LOCK_S - 1
+    tracker = Tracker(run.settings)
+    runs = tracker.search_runs(tracker.experiment_ids())
+    assert len(runs) == 3 and {r.status for r in runs} == {"FINISHED"}
+    assert len(json.loads(run.out)["runs"]) == 2
+
+
+def test_phase1_past_the_budget_fails_in_one_sentence_and_leaves_nothing_running(
+        sessions) -> None:
+    """A 1 s budget: the first write fails after MLflow's 20 s busy wait; the clean-up that
+    follows gets one try per run, which waits for the lock's end and ends every run."""
+    run = seen(sessions, "train_past_budget")
+    assert run.returncode == 1, run.err[-3000:]
+    assert re.search(r"modeldev: error: The MLflow store sqlite:///\S+ stayed locked for \d+ s "
+                     r"\(.*\); try again once it is free", run.err), run.err[-3000:]
+    tracker = Tracker(run.settings)
+    runs = tracker.search_runs(tracker.experiment_ids())
+    assert len(runs) == 3
+    assert "RUNNING" not in {r.status for r in runs}, [(r.name, r.status) for r in runs]
+    print(f"\nPhase 1 past the budget: {sorted((r.name, r.status) for r in runs)}")
+
+
 def test_a_stopped_tracking_server_is_noticed_within_a_minute_and_resumed(
-        workspace, server, reaper, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings, csv, grid = workspace
-    uri, served = server
+        sessions, server, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = seen(sessions, "server_stopped")
+    uri, _ = server
+    settings, err, noticed = run.settings, run.err, run.after_s
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    settings = resolve_settings(settings.workspace)
-    proc = tune(settings, csv, grid, MLFLOW_TRACKING_URI=uri)
-    reaper.append(proc)
-    wait_for(lambda: kept_lines(settings) >= 2, proc, "two finished combinations")
-    os.killpg(served.pid, signal.SIGSTOP)
-    stopped_at = time.monotonic()
-    try:
-        _, err = proc.communicate(timeout=300)
-        noticed = time.monotonic() - stopped_at
-    finally:
-        os.killpg(served.pid, signal.SIGCONT)
-    assert proc.returncode == 1, err[-3000:]
+    assert run.returncode == 1, err[-3000:]
     sentence = re.search(r"modeldev: error: (.*)", err)
     assert sentence, err[-3000:]
     assert re.fullmatch(rf"The tracking server at {re.escape(uri)} did not answer for \d+ s "
@@ -336,27 +437,19 @@ def _trials_by_hash(tracker: Tracker, parent: str) -> dict[str, str]:
 
 
 def test_after_a_silent_server_each_call_waits_only_for_its_health_check(
-        server, tmp_path: Path) -> None:
-    """A clean-up ending several runs on a stopped server: MLflow's retries once, then 5 s each."""
-    uri, proc = server
-    tracker = Tracker(resolve_settings(tmp_path / "ws", tracking_uri=uri))
-    exp = tracker.experiment_id("silent_server")
-    runs = [tracker.start_run(exp, f"run_{i}") for i in range(3)]
-    os.killpg(proc.pid, signal.SIGSTOP)
-    try:
-        started = time.monotonic()
-        with pytest.raises(StoreUnavailable, match=rf"^The tracking server at {re.escape(uri)} "
-                           r"did not answer for \d+ s \(ending a run\)"):
-            tracker.end_run(runs[0])
-        first = time.monotonic() - started
-        waits = []
-        for run_id in runs[1:]:
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailable, match="did not answer its health check"):
-                tracker.end_run(run_id)
-            waits.append(time.monotonic() - started)
-    finally:
-        os.killpg(proc.pid, signal.SIGCONT)
+        sessions, server) -> None:
+    """A clean-up ending several runs on a stopped server (while the tuning above failed):
+    MLflow's retries once, then 5 s each."""
+    uri, _ = server
+    silent = seen(sessions, "server_stopped").extra["silent"]
+    tracker, runs = silent["tracker"], silent["runs"]
+    (first, *waits), errors = silent["waits"], silent["errors"]
+    assert isinstance(errors[0], StoreUnavailable), errors[0]
+    assert re.match(rf"The tracking server at {re.escape(uri)} did not answer for \d+ s "
+                    r"\(ending a run\)", str(errors[0])), str(errors[0])
+    for error in errors[1:]:
+        assert isinstance(error, StoreUnavailable), error
+        assert "did not answer its health check" in str(error), str(error)
     assert first < SERVER_SILENCE_S and all(w < 8 for w in waits), (first, waits)
     for run_id in runs:  # back: every call goes through again
         tracker.end_run(run_id)

@@ -75,7 +75,8 @@ def phase1_elsewhere(server, tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as mp:
         for name in _ENV:
             mp.delenv(name, raising=False)
-        result = run_phase1(TrainRequest(source=source, frameworks=FRAMEWORKS, cv=2, workers=2),
+        result = run_phase1(TrainRequest(source=source, frameworks=FRAMEWORKS, cv=2, repeats=1,
+                                         workers=2),
                             resolve_settings(a, uri))
     assert {r.status for r in result.runs} == {"FINISHED"}
     assert result.artifacts_dir.is_relative_to(a)

@@ -49,8 +49,10 @@ def binary_session(tmp_path_factory):
     settings.context_path.parent.mkdir(parents=True, exist_ok=True)
     settings.context_path.write_text(json.dumps({"epoch_004_outputs": {"keep": "me"}}))
     events: list[dict] = []
-    result = run_phase1(TrainRequest(source=Source(awkward_frame(), "awkward", "label")),
-                        settings, on_event=events.append)
+    # 3 folds, one cut: every framework (the two nets too) fitted 4 times, not 11; the
+    # resampling itself is tests/test_cv.py's
+    result = run_phase1(TrainRequest(source=Source(awkward_frame(), "awkward", "label"), cv=3,
+                                     repeats=1), settings, on_event=events.append)
     return settings, result, events
 
 
@@ -133,8 +135,8 @@ def test_regression_frameworks_round_trip(tmp_path):
     src = load_demo("diabetes")
     settings = resolve_settings(tmp_path)
     result = run_phase1(TrainRequest(source=src, frameworks=[
-        "sklearn_linear_regression", "statsmodels_ols", "statsmodels_glm", "lightgbm_baseline"]),
-        settings)
+        "sklearn_linear_regression", "statsmodels_ols", "statsmodels_glm", "lightgbm_baseline"],
+        repeats=1), settings)
     assert [r.status for r in result.runs] == ["FINISHED"] * 4
     assert result.primary_metric == "rmse"
     rmse = {r.name: r.metrics["rmse"] for r in result.runs}
@@ -158,7 +160,8 @@ class BrokenAdapter(LogisticRegressionAdapter):
 def test_one_failure_is_isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "ADAPTERS", (*registry.ADAPTERS, BrokenAdapter()))
     result = run_phase1(TrainRequest(source=Source(awkward_frame(), "awk", "label"),
-                                     frameworks=["broken_framework", "sklearn_random_forest"]),
+                                     frameworks=["broken_framework", "sklearn_random_forest"],
+                                     repeats=1),
                         resolve_settings(tmp_path))
     status = {r.name: r.status for r in result.runs}
     assert status == {"sklearn_random_forest": "FINISHED", "broken_framework": "FAILED"}
@@ -171,7 +174,8 @@ def test_all_failed_raises(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "ADAPTERS", (*registry.ADAPTERS, BrokenAdapter()))
     with pytest.raises(AllFailedError, match="native library not found"):
         run_phase1(TrainRequest(source=Source(awkward_frame(), "awk", "label"),
-                                frameworks=["broken_framework"]), resolve_settings(tmp_path))
+                                frameworks=["broken_framework"], repeats=1),
+                   resolve_settings(tmp_path))
 
 
 def test_cancel_ends_runs_killed(tmp_path):
@@ -183,7 +187,7 @@ def test_cancel_ends_runs_killed(tmp_path):
 
     with pytest.raises(Cancelled):
         run_phase1(TrainRequest(source=Source(awkward_frame(), "awk", "label"), frameworks=[
-            "sklearn_logistic_regression", "sklearn_random_forest"]), settings,
+            "sklearn_logistic_regression", "sklearn_random_forest"], repeats=1), settings,
             on_event=seen.append, should_stop=stop_after_first)
     tracker = Tracker(settings)
     parent_id = next(e["parent_run_id"] for e in seen if e["type"] == "session_started")

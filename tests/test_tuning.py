@@ -363,7 +363,7 @@ def test_a_trial_past_its_timeout_is_killed_and_the_rest_go_on(ws_settings):
     grid = {"n_estimators": [300], "max_depth": [16, 1, 2], "min_child_weight": [0.0]}
     result = run_tuning(TuneRequest(framework="xgboost_baseline",
                                     source=Source(_slow_and_fast_frame(), "noise", "y"),
-                                    grid=grid, workers=2, trial_timeout=4),
+                                    grid=grid, workers=2, trial_timeout=4, cv=2, repeats=1),
                         elsewhere(ws_settings, "timeout_context"))
     assert (result.n_completed, result.n_failed) == (2, 1)
     status = {}
@@ -381,7 +381,7 @@ def test_a_trial_past_its_timeout_is_killed_and_the_rest_go_on(ws_settings):
 
 def test_nothing_to_tune_tunes_the_best_framework_with_a_grid(ws_settings):
     session = run_phase1(TrainRequest(source=load_demo("diabetes"), frameworks=[
-        "sklearn_linear_regression", FOREST], cv=FOLDS), elsewhere(ws_settings,
+        "sklearn_linear_regression", FOREST], cv=FOLDS, repeats=1), elsewhere(ws_settings,
                                                                    "diabetes_context"))
     assert session.best.name == "sklearn_linear_regression"  # the premise of this test
     other = elsewhere(ws_settings, "diabetes_context")

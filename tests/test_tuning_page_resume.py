@@ -29,7 +29,8 @@ GRID = {"C": [0.01, 0.1, 1.0, 10.0], "max_iter": [200, 400]}
 
 
 def test_the_tuning_page_resumes_a_cancelled_tuning_run(settings, monkeypatch):
-    phase1 = run_phase1(TrainRequest(source=load_demo("breast_cancer"), frameworks=[LR], cv=2),
+    phase1 = run_phase1(TrainRequest(source=load_demo("breast_cancer"), frameworks=[LR], cv=2,
+                                     repeats=1),
                         settings)
     events: list[dict] = []
     with pytest.raises(ev.Cancelled):

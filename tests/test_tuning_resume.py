@@ -81,7 +81,9 @@ def _phase1_workspace(ws):
     settings = resolve_settings(ws)
     csv = ws / "cancer.csv"
     load_demo("breast_cancer").frame.sample(200, random_state=1).to_csv(csv, index=False)
-    phase1 = run_phase1(TrainRequest(source=load_table(csv), target="target",
+    # 3 folds, one cut: the tuning below runs on the session's folds, and this module is about
+    # the kill and the resume, not the resampling
+    phase1 = run_phase1(TrainRequest(source=load_table(csv), target="target", cv=3, repeats=1,
                                      frameworks=["sklearn_logistic_regression"]), settings)
     grid_file = ws / "grid.json"
     grid_file.write_text(json.dumps(GRID))
@@ -182,7 +184,7 @@ def test_a_cancelled_direct_tuning_resumes_on_its_own_data(workspace):
     grid = {"C": [0.1, 1.0, 10.0], "solver": ["lbfgs"], "max_iter": [300]}
     events: list[dict] = []
     with pytest.raises(Cancelled):
-        run_tuning(TuneRequest(framework="sklearn_logistic_regression",
+        run_tuning(TuneRequest(framework="sklearn_logistic_regression", cv=3, repeats=1,
                                source=load_demo("wine"), grid=grid, workers=1), settings,
                    on_event=events.append,
                    should_stop=lambda: any(e["type"] == "trial_finished" for e in events))
