@@ -12,6 +12,7 @@ from typing import Any
 
 from modeldev.config import Limits
 from modeldev.data.loading import Source, load_source
+from modeldev.data.split import AUTO_FOLDS, AUTO_MAX_ROWS, AUTO_REPEATS
 from modeldev.events import EventSink, discard
 
 
@@ -73,12 +74,12 @@ def evaluation_options(p: argparse.ArgumentParser, direct_only: bool = False) ->
     cv_scope = "a table tuned directly (a session is tuned on its own folds): " if direct_only \
         else ""
     p.add_argument("--cv", type=cv_folds, default=None, metavar="K",
-                   help=f"{cv_scope}cross-validation folds; 0: one holdout split (default: 5 up "
-                        "to 50,000 rows, holdout above)")
+                   help=f"{cv_scope}cross-validation folds; 0: one holdout split (default: "
+                        f"{AUTO_FOLDS} up to {AUTO_MAX_ROWS:,} rows, holdout above)")
     p.add_argument("--repeats", type=repeats, default=None, metavar="R",
                    help=("a table tuned directly: " if direct_only else "")
                    + "make the K-fold cut R times (R x K fold scores: more power to tell models "
-                     "apart, R times the fits; default: 2 with folds)")
+                     f"apart, R times the fits; default: {AUTO_REPEATS} with folds)")
     p.add_argument("--threshold", default=None, metavar="auto|tuned|CUT",
                    help="binary tasks: the decision threshold, tuned out of fold per model "
                         "(auto: when the minority class is under 30 %%) or fixed")
