@@ -267,8 +267,8 @@ def test_a_small_grid_runs_to_its_top_10_and_improvement(page, flow, settings):
 
 def test_runs_lists_the_session_and_the_tuning_run(page, flow, settings):
     flow.need("tuned")
-    go(page, "Runs")
-    expect(main(page).get_by_test_id("stDataFrame")).to_be_visible(timeout=WAIT_MS)
+    go(page, "Runs")  # the runs, then the registered versions
+    expect(main(page).get_by_test_id("stDataFrame").first).to_be_visible(timeout=WAIT_MS)
     tuned = jobs.read_status(settings, flow.tune_job)["result"]["parent_run_id"]
     runs = main(page).get_by_role("combobox", name="Run", exact=True)
     expect(runs).to_have_value(re.compile(rf"^Tuning · .*{tuned[:8]}$"), timeout=WAIT_MS)
