@@ -84,6 +84,7 @@ def session_facts(workspace: Path) -> dict[str, Any]:
         "baseline_test_value": (tuned_info or {}).get("baseline_metric_value"),
         "tuning_engine_wall_s": (summary_info or {}).get("wall_seconds"),
         "cv_folds": (tuned_info or {}).get("cv_folds"),
+        "cv_repeats": (tuned_info or {}).get("cv_repeats"),
     }
 
 
@@ -144,7 +145,8 @@ def lines(results: dict[str, Any]) -> list[str]:
              f"{'-' if value is None else f'{value:.4f}'}; top tier: {tier}). Tuned: "
              f"**{f['tuned_framework']}**, {f['n_combinations']} combinations "
              f"({f['n_completed']} finished, {f['n_failed']} failed) on "
-             f"{f['cv_folds'] or 'one holdout'} folds"
+             + (f"{f.get('cv_repeats') or 1} x {f['cv_folds']} folds" if f["cv_folds"]
+                else "one holdout split")
              + (f" ({f['note']})" if f["note"] else "")
              + f". Verdict: **{f['verdict']}**, carried forward: the {f['carried_forward']} "
              f"model (test {f['phase1_primary_metric']}: tuned {f['tuned_test_value']}, "
