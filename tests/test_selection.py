@@ -5,6 +5,7 @@ from __future__ import annotations
 import baycomp
 import numpy as np
 import pytest
+from stats_support import noisy_outputs
 
 from modeldev.evaluation.multiple import corrected_t, max_t_p
 from modeldev.evaluation.selection import select_by_folds, select_by_rows
@@ -123,15 +124,11 @@ def test_equivalence_is_baycomps_correlated_t_test_with_a_rope():
                            ).equivalence_margin == pytest.approx(0.505)
 
 
-def _outputs(rng: np.random.Generator, y: np.ndarray, skill: float) -> np.ndarray:
-    p = np.clip(np.where(y == 1, skill, 1 - skill) + rng.normal(0, 0.25, len(y)), 0.01, 0.99)
-    return np.column_stack([1 - p, p])
-
-
 def test_holdout_rows_give_a_joint_bootstrap_tier():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 600)
-    good, close, weak = _outputs(rng, y, 0.8), _outputs(rng, y, 0.795), _outputs(rng, y, 0.55)
+    good, close = noisy_outputs(rng, y, 0.8), noisy_outputs(rng, y, 0.795)
+    weak = noisy_outputs(rng, y, 0.55)
     sel = select_by_rows({"weak": weak, "close": close, "good": good}, y, "binary",
                          "accuracy", 2, seed=1)
     assert sel.winner in ("good", "close") and "weak" not in sel.top_tier

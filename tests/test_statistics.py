@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from stats_support import noisy_outputs
 
 from modeldev.evaluation.metrics import get_metric
 from modeldev.evaluation.scoring import metric_of_outputs
@@ -82,15 +83,10 @@ def test_flat_metrics_are_plain_keys_any_client_reads():
     assert [flat[f"f1_score_fold{j}"] for j in range(1, 6)] == A
 
 
-def _outputs(rng: np.random.Generator, y: np.ndarray, skill: float) -> np.ndarray:
-    p = np.clip(np.where(y == 1, skill, 1 - skill) + rng.normal(0, 0.25, len(y)), 0.01, 0.99)
-    return np.column_stack([1 - p, p])
-
-
 def test_a_paired_bootstrap_of_identical_outputs_has_p_1():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 600)
-    good = _outputs(rng, y, 0.8)
+    good = noisy_outputs(rng, y, 0.8)
     diff = paired_difference("f1_score", "binary", y, good, good, 2, seed=1)
     assert diff.difference == 0.0 and diff.p_value == 1.0 and diff.dropped == 0
 
@@ -120,7 +116,7 @@ def test_non_finite_resamples_are_dropped_from_the_interval_and_the_p_value_alik
 def test_row_summary_interval_covers_the_value():
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
-    out = _outputs(rng, y, 0.7)
+    out = noisy_outputs(rng, y, 0.7)
     summary = row_summary(lambda yy, oo: metric_of_outputs("accuracy", "binary", yy, oo, 2),
                           (y, out), seed=0)
     assert summary.ci_low < summary.mean < summary.ci_high and summary.std > 0
