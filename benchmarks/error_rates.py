@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import test_error_rates as sim  # noqa: E402 - the generator the tests use, not a copy
 
 SD = 0.02  # the simulated per-fold standard deviation of a combination's score
+TIER_SDS = np.array([0.010, 0.012, 0.012, 0.015, 0.02, 0.02])  # six frameworks' fold SDs
 
 
 def _old_better(rng: np.random.Generator, n: int, m: int, gains: np.ndarray) -> bool:
@@ -68,7 +69,6 @@ def tier_rates(draws: int) -> list[dict[str, Any]]:
     from modeldev.evaluation.selection import select_by_folds
     from modeldev.evaluation.statistics import corrected_paired_ttest
 
-    sds = np.array([0.010, 0.012, 0.012, 0.015, 0.02, 0.02])
     configs = {"all equal": np.full(6, 0.8),
                "spread": np.array([0.80, 0.797, 0.79, 0.78, 0.75, 0.70]),
                "one 2-SD gap": np.array([0.80, 0.78, 0.78, 0.78, 0.78, 0.78])}
@@ -79,7 +79,7 @@ def tier_rates(draws: int) -> list[dict[str, Any]]:
             kept = kept_before = 0
             sizes, sizes_before = [], []
             for s in range(draws):
-                scores = sim.fold_scores(rng, means, sds, m, alike=0.3)
+                scores = sim.fold_scores(rng, means, TIER_SDS, m, alike=0.3)
                 named = {f"f{i}": list(v) for i, v in enumerate(scores)}
                 sel = select_by_folds(named, "accuracy", sim.N_TRAIN, sim.N_VALID,
                                       repeats=m // 5, seed=s)

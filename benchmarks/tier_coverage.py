@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import test_error_rates as sim  # noqa: E402 - the generator the tests use, not a copy
+from error_rates import TIER_SDS  # noqa: E402 - the same six frameworks as its tier rows
 
-SDS = np.array([0.010, 0.012, 0.012, 0.015, 0.02, 0.02])
 PROMISE = 0.95
 
 
@@ -36,7 +36,7 @@ def coverage(m: int, draws: int) -> dict[str, Any]:
     rng = np.random.default_rng(7000 + m)
     started, kept = time.perf_counter(), 0
     for s in range(draws):
-        scores = sim.fold_scores(rng, np.full(6, 0.8), SDS, m, alike=0.3)
+        scores = sim.fold_scores(rng, np.full(6, 0.8), TIER_SDS, m, alike=0.3)
         named = {f"f{i}": list(v) for i, v in enumerate(scores)}
         sel = select_by_folds(named, "accuracy", sim.N_TRAIN, sim.N_VALID, repeats=m // 5,
                               seed=s)

@@ -79,6 +79,13 @@ class FittedModel:
     threshold: float | None = None  # binary: the positive class above it; None: the argmax
     calibrator: Any = None  # evaluation.calibration.Calibrator, applied to the probabilities
 
+    @property
+    def decision_threshold(self) -> float | None:
+        """The cut a binary model labels at (0.5 where it takes the argmax); None otherwise."""
+        if self.task != "binary":
+            return None
+        return 0.5 if self.threshold is None else float(self.threshold)
+
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Apply the fitted preprocessing to raw rows."""
         return np.asarray(self.preprocessor.transform(X), dtype=np.float32)

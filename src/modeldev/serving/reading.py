@@ -103,7 +103,8 @@ def _csv_chunks(p: Path, sep: str, wanted: list[str], text: set[str],
                 chunk_rows: int) -> Iterator[pd.DataFrame]:
     raw = pd.read_csv(p, sep=sep, nrows=0, encoding="utf-8-sig").columns
     names = {str(r): str(r).strip() for r in raw}  # the header as caps read it: stripped
-    keep = {r for r, n in names.items() if n in set(wanted)}
+    chosen = set(wanted)
+    keep = {r for r, n in names.items() if n in chosen}
     dtypes = {r: "object" for r in keep if names[r] in text}
     reader = pd.read_csv(p, sep=sep, usecols=lambda r: r in keep, dtype=dtypes,
                          chunksize=chunk_rows, encoding="utf-8-sig", low_memory=False)
@@ -117,7 +118,8 @@ def _parquet_chunks(p: Path, wanted: list[str], chunk_rows: int,
     import pyarrow.parquet as pq
 
     source = pq.ParquetFile(p)
-    columns = [c for c in source.schema_arrow.names if c in set(wanted)]
+    chosen = set(wanted)
+    columns = [c for c in source.schema_arrow.names if c in chosen]
     _check_row_groups(source, p, columns, limits)
     for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
         yield batch.to_pandas()

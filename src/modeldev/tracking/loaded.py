@@ -53,10 +53,7 @@ class LoadedModel:
     @property
     def threshold(self) -> float | None:
         """A binary model's decision threshold (0.5 for the argmax); None otherwise."""
-        if self.task != "binary":
-            return None
-        cut = getattr(self.fitted, "threshold", None)
-        return 0.5 if cut is None else float(cut)
+        return None if self.fitted is None else self.fitted.decision_threshold
 
     def labels(self, rows: pd.DataFrame) -> np.ndarray:
         """One prediction per row: the target's labels at the decision threshold, or numbers."""

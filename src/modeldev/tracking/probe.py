@@ -42,11 +42,9 @@ def _facts(model: Any) -> dict[str, Any]:
     fitted = fitted_of(model)
     if fitted is None:
         return {}
-    cut = fitted.threshold if fitted.task == "binary" else None
     return {"framework": fitted.framework, "task": fitted.task,
             "classes": [str(c) for c in fitted.classes],
-            "decision_threshold": (0.5 if cut is None else float(cut))
-            if fitted.task == "binary" else None}
+            "decision_threshold": fitted.decision_threshold}
 
 
 def measure(folder: Path) -> dict[str, Any]:
