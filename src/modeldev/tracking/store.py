@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from modeldev.config import redact_uri, scrub_credentials
 from modeldev.errors import TrackingError
+from modeldev.tracking.store_template import copy_empty_store
 
 HEALTH_TIMEOUT_S = 5.0
 STORE_LOCK_TIMEOUT_S = 120.0
@@ -83,7 +84,9 @@ def init_sqlite_store(tracking_uri: str, workspace: Path) -> None:
         workspace.mkdir(parents=True, exist_ok=True)
         db.parent.mkdir(parents=True, exist_ok=True)
         with filelock.FileLock(f"{db}.lock", timeout=STORE_LOCK_TIMEOUT_S):
-            MlflowClient(tracking_uri).search_experiments(max_results=1)  # builds and migrates
+            if not db.exists():
+                copy_empty_store(db)  # else MLflow builds it below, every migration run
+            MlflowClient(tracking_uri).search_experiments(max_results=1)  # opens, or builds
     except filelock.Timeout as exc:
         raise TrackingError(f"Timed out waiting for the MLflow store lock {db}.lock; another "
                             "process may be stuck initialising it.") from exc
