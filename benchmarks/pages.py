@@ -23,17 +23,17 @@ Two kinds of measurement, per page:
    children were read). Each render is a new session running app.py and the page, timed
    around `at.run()`. One more cleared-cache render runs under cProfile (the page body only)
    to say where the time goes.
-2. In a real browser (`streamlit run app.py` on a free port, headless Chromium through
-   Playwright), timed from the navigation to the page's Plotly charts being visible
-   (Comparison: the metric panels and the best model's confusion matrix, ROC and PR; Tuning: the
-   top 10 and the parameter impact): the first visit after a server start (fresh server per
-   page), a new tab on the warm server (`page.goto`, a new session), and in-app navigation
-   through the sidebar link (the usual case), alternating between the two pages. New tabs are
-   taken in rounds with the floor, a bare Streamlit page with one Plotly chart (FLOOR_SCRIPT)
-   on its own server, and with `--before DIR`, the app of an older checkout: each round opens
-   every one of them once, and a page's ratio to the floor is taken within its round. A new
-   tab is timed twice: by Playwright (navigation to every chart visible) and on the page's own
-   clock (navigation start to every chart's first `plotly_afterplot`).
+2. In a real browser (`streamlit run app.py` on a free port, headless Chromium through Playwright),
+   timed from the navigation to the page's Plotly charts being visible (Comparison: the metric
+   panels and the best model's open detail tab, its confusion matrix; Tuning: the top 10 and the
+   parameter impact): the first visit after a server start (fresh server per page), a new tab on the
+   warm server (`page.goto`, a new session), and in-app navigation through the sidebar link (the
+   usual case), alternating between the two pages. New tabs are taken in rounds with the floor, a
+   bare Streamlit page with one Plotly chart (FLOOR_SCRIPT) on its own server, and with `--before
+   DIR`, the app of an older checkout: each round opens every one of them once, and a page's ratio
+   to the floor is taken within its round. A new tab is timed twice: by Playwright (navigation to
+   every chart visible) and on the page's own clock (navigation start to every chart's first
+   `plotly_afterplot`).
 
 The targets: both pages render in under a second with 1,000 child runs, judged on the
 server-side render with cleared data caches and on the in-app navigation in the browser
@@ -76,7 +76,7 @@ GRID: dict[str, list[Any]] = {  # 63 x 2 x 8 = 1,008 combinations, each fit take
 PAGES = {"comparison": "pages/comparison.py", "tuning": "pages/tuning.py"}
 TITLES = {"comparison": "Comparison", "tuning": "Tuning", "floor": "Floor"}
 CHARTS = {"floor": ["floor_chart"],
-          "comparison": ["cmp_chart", "detail_fig_0", "detail_fig_1", "detail_fig_2"],
+          "comparison": ["cmp_chart", "detail_fig_0"],  # the detail draws its open tab only
           "tuning": ["tune_topk", "tune_impact"]}
 FLOOR_RATIO = 1.5  # a new tab of a page within this factor of the bare page's new tab
 # The floor: a bare Streamlit page with one Plotly chart, served with the app's own config

@@ -27,6 +27,8 @@ from modeldev.ui import bundles
 from modeldev.ui import data_source as ds
 from modeldev.ui import state as S
 
+pytestmark = pytest.mark.slow  # an end-to-end module: scheduled first (tests/conftest.py)
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = [S.PAGE_DATA, S.PAGE_TRAINING, S.PAGE_COMPARISON, S.PAGE_TUNING, S.PAGE_PREDICT,
          S.PAGE_RUNS, S.PAGE_ARTIFACTS]
@@ -226,12 +228,18 @@ def test_comparison_draws_charts_table_and_model_detail(in_real_ws):
     table = at.dataframe[0].value
     assert sorted(table["model"]) == sorted(FAST)
     assert at.metric[0].value == phase1.best.name
-    # comparison + confusion matrix, ROC, PR, reliability + feature importance
-    assert len(at.get("plotly_chart")) == 6
+    # the comparison, and of the model detail only the open tab's chart: the confusion matrix
+    assert [t.label for t in at.tabs] == ["Confusion matrix", "ROC curve", "Precision-recall",
+                                          "Reliability", "Feature importance"]
+    assert [c.key for c in at.get("plotly_chart")] == ["cmp_chart", "detail_fig_0"]
     other = next(name for name in FAST if name != phase1.best.name)
     at.selectbox(key=S.CMP_MODEL).set_value(other).run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 6
+    # another tab open: its chart instead (the browser test clicks one; each view's figure is
+    # tests/test_charts.py's)
+    at = open_page(S.PAGE_COMPARISON, {S.CMP_DETAIL_VIEW: "Feature importance"})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [c.key for c in at.get("plotly_chart")] == ["cmp_chart", "detail_fig_4"]
 
 
 def test_tuning_page_prefills_the_grid_and_redraws_the_past_run(in_real_ws):

@@ -210,11 +210,13 @@ def test_comparison_draws_the_metric_and_detail_charts(page, flow, settings):
     best = jobs.read_status(settings, flow.train_job)["result"]["best_model"]["name"]
     expect(metric(page, "Best model")).to_contain_text(best, timeout=WAIT_MS)
     expect(page.locator(".st-key-cmp_chart .js-plotly-plot")).to_be_visible(timeout=WAIT_MS)
-    for i in range(3):  # the best model's confusion matrix, ROC and precision-recall curves
-        expect(page.locator(f".st-key-detail_fig_{i} .js-plotly-plot")).to_be_visible(
-            timeout=WAIT_MS)
+    # the best model's detail, one tab at a time: the confusion matrix, then the ROC curve
+    expect(page.locator(".st-key-detail_fig_0 .js-plotly-plot")).to_be_visible(timeout=WAIT_MS)
     wait_idle(page)
     screenshot(page, "comparison")
+    settled(page, main(page).get_by_role("tab", name="ROC curve").click)
+    expect(page.locator(".st-key-detail_fig_1 .js-plotly-plot")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(".st-key-detail_fig_0")).to_have_count(0)
     flow.done.add("comparison")
 
 

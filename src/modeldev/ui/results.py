@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,26 +94,49 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
         st.text(f"{row['name']} logged no model, so there is no detail to show.")
         return
     key = (s.tracking_uri, folder, stamp, row["run_id"])
-    if d["task"] == "regression":
-        figs = common.figure(("regression", *key),
-                             lambda: detail_charts.regression_figures(d["y"], d["pred"]))
-    else:
-        figs = common.figure(("classification", *key), lambda: (
-            detail_charts.confusion_figure(d["y"], d["pred"], d["classes"]),
-            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "roc"),
-            detail_charts.curve_figure(d["y"], d["proba"], d["classes"], "pr",
-                                       d.get("threshold")),
-            detail_charts.reliability_figure(d["y"], d["proba"])))
     st.caption("On the session's test rows, which no model saw while it was fitted or chosen; "
                "labels at each model's own decision threshold.")
-    cols = st.columns(len(figs))
-    for i, (col, fig) in enumerate(zip(cols, figs, strict=True)):
-        common.chart(fig, f"detail_fig_{i}", col)
-    if d["importance"]:
-        common.chart(common.figure(("importance", *key), lambda: detail_charts.importance_figure(
-            *d["importance"])), "detail_importance")
+    views = detail_views(d, key)
+    # One chart at a time, built and drawn only when its tab is open: five charts at once cost
+    # a new tab of this page half a second of the browser's time (benchmarks/results/pages.md).
+    tabs = st.tabs(list(views), key=S.CMP_DETAIL_VIEW, on_change="rerun")
+    for i, (tab, build) in enumerate(zip(tabs, views.values(), strict=True)):
+        if tab.open:
+            with tab:
+                fig = build()
+                if fig is None:
+                    st.text(f"{row['name']} has no native feature importance.")
+                else:
+                    common.chart(fig, f"detail_fig_{i}")
+
+
+def detail_views(d: dict[str, Any], key: tuple[Any, ...]) -> dict[str, Callable[[], Any]]:
+    """Tab label -> a builder of that test-set chart of the model (None: no importance)."""
+    views: dict[str, Callable[[], Any]]
+    if d["task"] == "regression":
+        def pair() -> tuple[Any, Any]:
+            return common.figure(("regression", *key),  # both built once
+                                 lambda: detail_charts.regression_figures(d["y"], d["pred"]))
+
+        views = {"Predicted vs actual": lambda: pair()[0], "Residuals": lambda: pair()[1]}
     else:
-        st.text(f"{row['name']} has no native feature importance.")
+        y, pred, proba, classes = d["y"], d["pred"], d["proba"], d["classes"]
+        views = {
+            "Confusion matrix": lambda: common.figure(
+                ("confusion", *key), lambda: detail_charts.confusion_figure(y, pred, classes)),
+            "ROC curve": lambda: common.figure(
+                ("roc", *key), lambda: detail_charts.curve_figure(y, proba, classes, "roc")),
+            "Precision-recall": lambda: common.figure(
+                ("pr", *key), lambda: detail_charts.curve_figure(y, proba, classes, "pr",
+                                                                d.get("threshold"))),
+            "Reliability": lambda: common.figure(
+                ("reliability", *key), lambda: detail_charts.reliability_figure(y, proba)),
+        }
+    importance = d["importance"]
+    views["Feature importance"] = lambda: common.figure(
+        ("importance", *key), lambda: detail_charts.importance_figure(*importance)
+    ) if importance else None
+    return views
 
 
 def may_load(s: Settings, row: dict[str, Any]) -> bool:

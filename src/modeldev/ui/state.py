@@ -63,6 +63,7 @@ TRAIN_RESUME = "train_resume"
 # Comparison page.
 SESSION_PICK = "session_pick"
 CMP_MODEL = "cmp_model"
+CMP_DETAIL_VIEW = "cmp_detail_view"  # the open tab of the model detail
 TRUSTED_MODELS = "trusted_models"  # run ids whose unsigned model the analyst chose to load
 TRUST_PREFIX = "cmp_trust_"  # the button that loads one
 
