@@ -1,9 +1,10 @@
-"""`modeldev train` end to end in a subprocess, on each demo dataset; exit codes and stderr."""
+"""`modeldev train` end to end in a subprocess on the demos; exit codes, stdout and stderr."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -18,19 +19,21 @@ def modeldev(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("demo", "n_frameworks", "metric"), [
-    ("breast_cancer", 6, "f1_score"), ("wine", 6, "f1_score"), ("diabetes", 8, "rmse")])
-def test_train_demo_json(tmp_path, demo, n_frameworks, metric):
-    proc = modeldev("train", "--demo", demo, "--workspace", str(tmp_path), "--cv", "2",
-                    "--repeats", "1", "--json")
+def test_train_demo_json(tmp_path):
+    """The quick start's command with a net (torch in a fresh process) and --json; every
+    framework's own path is tests/test_training.py's, TensorFlow's in a terminal
+    tests/test_console.py's."""
+    proc = modeldev("train", "--demo", "breast_cancer", "--frameworks",
+                    "sklearn_logistic_regression,pytorch_nn", "--workspace", str(tmp_path),
+                    "--cv", "2", "--repeats", "1", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert (out["cv_folds"], out["cv_repeats"]) == (2, 1)
     assert set(out) >= {"tracking_uri", "experiment_id", "parent_run_id", "runs", "best_model",
                         "artifacts_dir"}
-    assert len(out["runs"]) == n_frameworks
+    assert [r["name"] for r in out["runs"]] == ["sklearn_logistic_regression", "pytorch_nn"]
     assert all(r["status"] == "FINISHED" for r in out["runs"]), out["runs"]
-    assert out["best_model"]["primary_metric"] == metric
+    assert out["best_model"]["primary_metric"] == "f1_score"
     assert (tmp_path / "mlflow.db").exists()
 
 
@@ -49,9 +52,11 @@ def test_unknown_framework_exits_2(tmp_path):
     assert "valid frameworks are: sklearn_logistic_regression" in proc.stderr
 
 
-def test_progress_display_on_stderr(tmp_path):
-    proc = modeldev("train", "--demo", "breast_cancer", "--frameworks",
-                    "sklearn_logistic_regression", "--workspace", str(tmp_path))
+def test_regression_demo_shows_progress_on_stderr_and_the_result_on_stdout(tmp_path):
+    proc = modeldev("train", "--demo", "diabetes", "--frameworks",
+                    "sklearn_linear_regression,statsmodels_glm", "--cv", "2", "--repeats", "1",
+                    "--workspace", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert "[1/1] sklearn_logistic_regression on cpu" in proc.stderr
-    assert "best: sklearn_logistic_regression" in proc.stdout
+    for name in ("sklearn_linear_regression", "statsmodels_glm"):  # side by side: any order
+        assert re.search(rf"^\[[12]/2\] {name} on cpu", proc.stderr, re.M), proc.stderr
+    assert re.search(r"^best: \S+ .*rmse", proc.stdout, re.M), proc.stdout

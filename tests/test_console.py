@@ -134,14 +134,15 @@ def test_job_log_lines_from_real_events(workspace):
     settings = resolve_settings(ws / "printers")
     events: list[dict] = []
     run_phase1(TrainRequest(source=load_table(csv), target="target", frameworks=[
-        "sklearn_logistic_regression", "xgboost_baseline"]), settings, events.append)
+        "sklearn_logistic_regression", "xgboost_baseline"], cv=2, repeats=2), settings,
+        events.append)
     out = io.StringIO()
     printer = ProgressPrinter(out, interactive=False)
     for event in events:
         printer(event)
     lines = out.getvalue().splitlines()
-    assert lines[0] == ("task: binary (non-numeric target with 2 classes); 2 x 5-fold "
-                        "cross-validation (128 train / 32 validation rows per fold), 40 test rows")
+    assert lines[0] == ("task: binary (non-numeric target with 2 classes); 2 x 2-fold "
+                        "cross-validation (80 train / 80 validation rows per fold), 40 test rows")
     # the two frameworks fit side by side, so their lines may interleave
     assert len(lines) == 5
     started = [line for line in lines if line.endswith(" on cpu ...")]
