@@ -139,6 +139,26 @@ def test_app_opens_ready_on_the_breast_cancer_demo(empty_ws):
     assert not at.button(key=S.TRAIN_START).disabled
 
 
+def test_every_data_page_choice_survives_the_way_to_training(empty_ws):
+    """Streamlit drops a widget's value on a page that does not draw it: each choice made on
+    the Data page must still be there when Training starts the job (the repeats, threshold,
+    class weights and calibration once were not)."""
+    at = open_page(S.PAGE_DATA)
+    widgets = [w for w in at.main if getattr(w, "key", None)
+               and w.type in ("selectbox", "number_input", "text_input", "radio")]
+    keys = {w.key for w in widgets}
+    assert {S.CV, S.REPEATS, S.THRESHOLD, S.CLASS_WEIGHT, S.CALIBRATION} <= keys
+    chosen = {S.CV: "3", S.REPEATS: "1", S.THRESHOLD: "tuned", S.CLASS_WEIGHT: "balanced",
+              S.CALIBRATION: "sigmoid", S.FRAMEWORK_TIMEOUT: 60, S.SEED: 7}
+    for key, value in chosen.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(S.PAGE_TRAINING).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {k: at.session_state[k] for k in chosen} == chosen
+    assert keys <= set(S.PERSISTENT) | {S.SRC_UPLOAD}  # an upload is kept as its saved path
+
+
 def test_owner_id_is_kept_in_the_url(empty_ws):
     at = open_page(S.PAGE_DATA)
     owner = at.session_state[S.OWNER]

@@ -106,7 +106,8 @@ SOURCE_KINDS = ("demo", "upload", "path", "context")
 SOURCE_LABELS = {"demo": "Built-in demo", "upload": "Upload a file",
                  "path": "File on the server", "context": "pipeline_context.json"}
 PERSISTENT = (SRC_KIND, SRC_DEMO, SRC_PATH, SRC_CONTEXT, TARGET, TASK, METRIC, SEED, DEVICE,
-              CV, FRAMEWORK_TIMEOUT, EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS, TUNE_TIMEOUT)
+              CV, REPEATS, THRESHOLD, CLASS_WEIGHT, CALIBRATION, FRAMEWORK_TIMEOUT,
+              EXPERIMENT_NAME, TUNE_FRAMEWORK, TUNE_WORKERS, TUNE_TIMEOUT)
 CV_CHOICES = ("auto", "3", "5", "10", "0")
 CV_LABELS = {"auto": "auto: 5 folds up to 50,000 rows, one holdout split above",
              "3": "3-fold cross-validation", "5": "5-fold cross-validation",
