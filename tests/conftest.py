@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,19 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     return resolve_settings(workspace=tmp_path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, each worker gets its share of the cores (CPU affinity, inherited by every
+    process a test starts): with `-n 2` on 2 cores, a test file runs on one core, and the
+    engine, which sizes its default pool from the cores it may run on, starts one worker
+    process per session instead of two. Two pools of two on two cores spent a fifth of the
+    suite's CPU starting and importing processes that then waited for a core. Tests that need
+    several workers ask for them."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get(
+        "PYTEST_XDIST_WORKER_COUNT")
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cores, n = sorted(os.sched_getaffinity(0)), int(count)
+    if n > 1 and len(cores) >= n:
+        os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) % n::n])

@@ -2,10 +2,10 @@
 
 One app server on a free port over one temp workspace, one browser page, and one path through
 it, split into steps that run in file order (a step is skipped when the one it needs failed):
-the binary demo is ready; train a fast subset of frameworks and reload mid-job (the same job
-goes on, nothing starts twice); the comparison charts; an invalid grid value shows its error and
-starts nothing; a small grid runs to its top 10 and improvement; the runs list; the tuning
-bundle downloaded and opened.
+the binary demo is ready; train a fast subset of frameworks (folds cut once) and reload
+mid-job (the same job goes on, nothing starts twice); the comparison charts, one detail tab
+and then another; an invalid grid value shows its error and starts nothing; a small grid runs
+to its top 10 and improvement; the runs list; the tuning bundle downloaded and opened.
 
 MODELDEV_SCREENSHOTS=1 also writes docs/<page>.png from this real run (for the README).
 """
@@ -165,6 +165,8 @@ def test_the_app_opens_ready_on_the_binary_demo(app, page, flow):
         if name not in TRAINED:
             settled(page, page.locator(f".st-key-{S.framework_key(name)} label").click)
             expect(body.get_by_role("checkbox", name=name, exact=True)).not_to_be_checked()
+    # the folds cut once, not twice: half the fits of the default, for the suite's time
+    choose(page, "Repeats of the folds", lambda text: text == "1 x the folds")
     flow.done.add("data")
 
 
@@ -178,7 +180,7 @@ def test_training_goes_on_through_a_reload_and_never_starts_twice(page, flow, se
     expect(body.get_by_text(re.compile(r"^Job \S+ · "))).to_be_visible(timeout=WAIT_MS)
     [job] = jobs.list_jobs(settings, kind="train")
     spec = json.loads((jobs.job_dir(settings, job["job_id"]) / jobs.SPEC).read_text())
-    assert spec["args"]["frameworks"] == list(TRAINED)
+    assert spec["args"]["frameworks"] == list(TRAINED) and spec["args"]["repeats"] == 1
 
     assert jobs.read_status(settings, job["job_id"])["state"] in jobs.ACTIVE_STATES
     page.reload()  # a new Streamlit session that knows only the URL (?owner=...)
