@@ -677,8 +677,9 @@ def report_markdown(r: dict[str, Any]) -> str:
             f"({c['new_tab_over_floor_wall']:.2f}x as Playwright sees it)"
             for p, c in v["pages"].items()) + ".", "",
         *_floor_lines(b["new_tab"]),
-        "Charts: Comparison = the 8-metric panels and the best model's confusion matrix, ROC and "
-        "PR curves; Tuning = the top 10 and the parameter impact. Tuning showed "
+        "Charts: Comparison = the 8-metric panels and the best model's open detail tab (its "
+        "confusion matrix; one chart per tab); Tuning = the top 10 and the parameter impact. "
+        "Tuning showed "
         f"\"{a['tuning']['shown'].get('trials_metric')}\" (every trial read). The first "
         "visit after a start includes importing the engine, plotting and MLflow into the "
         "server and loading the logged model for the detail.", "",
