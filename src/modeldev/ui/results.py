@@ -96,46 +96,37 @@ def model_detail(session: dict[str, Any], row: dict[str, Any]) -> None:
     key = (s.tracking_uri, folder, stamp, row["run_id"])
     st.caption("On the session's test rows, which no model saw while it was fitted or chosen; "
                "labels at each model's own decision threshold.")
-    views = detail_views(d, key)
+    views = detail_views(d)
     # One chart at a time, built and drawn only when its tab is open: five charts at once cost
     # a new tab of this page half a second of the browser's time (benchmarks/results/pages.md).
     tabs = st.tabs(list(views), key=S.CMP_DETAIL_VIEW, on_change="rerun")
-    for i, (tab, build) in enumerate(zip(tabs, views.values(), strict=True)):
-        if tab.open:
-            with tab:
-                fig = build()
-                if fig is None:
-                    st.text(f"{row['name']} has no native feature importance.")
-                else:
-                    common.chart(fig, f"detail_fig_{i}")
+    for i, (tab, (label, build)) in enumerate(zip(tabs, views.items(), strict=True)):
+        if not tab.open:
+            continue
+        with tab:
+            if build is None:
+                st.text(f"{row['name']} has no native feature importance.")
+            else:
+                common.chart(common.figure((label, *key), build), f"detail_fig_{i}")
 
 
-def detail_views(d: dict[str, Any], key: tuple[Any, ...]) -> dict[str, Callable[[], Any]]:
-    """Tab label -> a builder of that test-set chart of the model (None: no importance)."""
-    views: dict[str, Callable[[], Any]]
+def detail_views(d: dict[str, Any]) -> dict[str, Callable[[], Any] | None]:
+    """Tab label -> a builder of that test-set chart of the model (None: it has no importance)."""
+    y, pred = d["y"], d["pred"]
+    views: dict[str, Callable[[], Any] | None]
     if d["task"] == "regression":
-        def pair() -> tuple[Any, Any]:
-            return common.figure(("regression", *key),  # both built once
-                                 lambda: detail_charts.regression_figures(d["y"], d["pred"]))
-
-        views = {"Predicted vs actual": lambda: pair()[0], "Residuals": lambda: pair()[1]}
+        views = {"Predicted vs actual": lambda: detail_charts.regression_figures(y, pred)[0],
+                 "Residuals": lambda: detail_charts.regression_figures(y, pred)[1]}
     else:
-        y, pred, proba, classes = d["y"], d["pred"], d["proba"], d["classes"]
-        views = {
-            "Confusion matrix": lambda: common.figure(
-                ("confusion", *key), lambda: detail_charts.confusion_figure(y, pred, classes)),
-            "ROC curve": lambda: common.figure(
-                ("roc", *key), lambda: detail_charts.curve_figure(y, proba, classes, "roc")),
-            "Precision-recall": lambda: common.figure(
-                ("pr", *key), lambda: detail_charts.curve_figure(y, proba, classes, "pr",
-                                                                d.get("threshold"))),
-            "Reliability": lambda: common.figure(
-                ("reliability", *key), lambda: detail_charts.reliability_figure(y, proba)),
-        }
+        proba, classes = d["proba"], d["classes"]
+        views = {"Confusion matrix": lambda: detail_charts.confusion_figure(y, pred, classes),
+                 "ROC curve": lambda: detail_charts.curve_figure(y, proba, classes, "roc"),
+                 "Precision-recall": lambda: detail_charts.curve_figure(
+                     y, proba, classes, "pr", d.get("threshold")),
+                 "Reliability": lambda: detail_charts.reliability_figure(y, proba)}
     importance = d["importance"]
-    views["Feature importance"] = lambda: common.figure(
-        ("importance", *key), lambda: detail_charts.importance_figure(*importance)
-    ) if importance else None
+    views["Feature importance"] = ((lambda: detail_charts.importance_figure(*importance))
+                                   if importance else None)
     return views
 
 
