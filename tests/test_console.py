@@ -62,7 +62,7 @@ def workspace(tmp_path_factory):
 def test_phase1_on_a_terminal_bar_and_lines_engine_output_in_the_log(tmp_path):
     screen, raw, _, code = pty_run(modeldev(
         "train", "--demo", "breast_cancer", "--workspace", str(tmp_path),
-        "--frameworks", "sklearn_logistic_regression,tensorflow_nn", "--cv", "3", "--repeats", "1"))
+        "--frameworks", "sklearn_logistic_regression,tensorflow_nn", "--cv", "2", "--repeats", "1"))
     assert code == 0, "\n".join(screen)
     assert "\x1b[?25l" in raw  # rich hid the cursor: a live progress bar was drawn
     assert "━" in raw and "best f1_score" in raw

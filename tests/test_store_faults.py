@@ -254,8 +254,10 @@ def server_stopped(root: Path, procs: list[subprocess.Popen],
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
-    """One real `mlflow server` for this module's server tests."""
+def server(tmp_path_factory: pytest.TempPathFactory,
+           every_core: None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """One real `mlflow server` for this module's server tests; it and the sessions below run
+    on every core (tests/conftest.py): their faults are timed against a clock."""
     with server_support.mlflow_server(tmp_path_factory.mktemp("server")) as served:
         yield served
 

@@ -50,9 +50,9 @@ def binary_session(tmp_path_factory):
     settings.context_path.parent.mkdir(parents=True, exist_ok=True)
     settings.context_path.write_text(json.dumps({"epoch_004_outputs": {"keep": "me"}}))
     events: list[dict] = []
-    # 3 folds, one cut: every framework (the two nets too) fitted 4 times, not 11; the
+    # 2 folds, one cut: every framework (the two nets too) fitted 3 times, not 11; the
     # resampling itself is tests/test_cv.py's
-    result = run_phase1(TrainRequest(source=Source(awkward_frame(), "awkward", "label"), cv=3,
+    result = run_phase1(TrainRequest(source=Source(awkward_frame(), "awkward", "label"), cv=2,
                                      repeats=1), settings, on_event=events.append)
     return settings, result, events
 
