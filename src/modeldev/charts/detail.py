@@ -81,19 +81,28 @@ def reliability_figure(y: np.ndarray, proba: np.ndarray) -> go.Figure:
 
 
 def regression_figures(y: np.ndarray, pred: np.ndarray) -> tuple[go.Figure, go.Figure]:
-    """Predicted against actual (with the diagonal), and residuals against predicted."""
+    """Predicted against actual, and residuals against predicted."""
+    return predicted_vs_actual_figure(y, pred), residuals_figure(y, pred)
+
+
+def predicted_vs_actual_figure(y: np.ndarray, pred: np.ndarray) -> go.Figure:
+    """Predicted against actual, with the diagonal."""
     y, pred = np.asarray(y, float), np.asarray(pred, float)
     lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
     scatter = go.Figure([go.Scatter(x=y, y=pred, mode="markers", name="rows", opacity=0.6),
                          go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="perfect",
                                     line={"dash": "dash", "color": "#999"})])
-    scatter.update_layout(title="Predicted vs actual", height=420, template=TEMPLATE,
-                          xaxis_title="actual", yaxis_title="predicted")
+    return scatter.update_layout(title="Predicted vs actual", height=420, template=TEMPLATE,
+                                 xaxis_title="actual", yaxis_title="predicted")
+
+
+def residuals_figure(y: np.ndarray, pred: np.ndarray) -> go.Figure:
+    """Residuals (actual - predicted) against predicted, with the zero line."""
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
     resid = go.Figure(go.Scatter(x=pred, y=y - pred, mode="markers", opacity=0.6))
     resid.add_hline(y=0, line_dash="dash", line_color="#999")
-    resid.update_layout(title="Residuals (actual - predicted)", height=420, template=TEMPLATE,
-                        xaxis_title="predicted", yaxis_title="residual")
-    return scatter, resid
+    return resid.update_layout(title="Residuals (actual - predicted)", height=420,
+                               template=TEMPLATE, xaxis_title="predicted", yaxis_title="residual")
 
 
 def importance_figure(names: list[str], values: list[float]) -> go.Figure:

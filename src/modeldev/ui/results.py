@@ -115,8 +115,8 @@ def detail_views(d: dict[str, Any]) -> dict[str, Callable[[], Any] | None]:
     y, pred = d["y"], d["pred"]
     views: dict[str, Callable[[], Any] | None]
     if d["task"] == "regression":
-        views = {"Predicted vs actual": lambda: detail_charts.regression_figures(y, pred)[0],
-                 "Residuals": lambda: detail_charts.regression_figures(y, pred)[1]}
+        views = {"Predicted vs actual": lambda: detail_charts.predicted_vs_actual_figure(y, pred),
+                 "Residuals": lambda: detail_charts.residuals_figure(y, pred)}
     else:
         proba, classes = d["proba"], d["classes"]
         views = {"Confusion matrix": lambda: detail_charts.confusion_figure(y, pred, classes),
