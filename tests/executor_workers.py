@@ -52,12 +52,33 @@ def _omp_at_exec() -> str | None:
     return found[0].decode() if found else "unset"
 
 
+def _pool_threads() -> dict[str, int]:
+    """The thread count of each BLAS and OpenMP pool in this process (threadpoolctl), numpy's
+    among them (loaded by the fork server already, or now)."""
+    import numpy  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    return {f"{info['internal_api']}:{info['filepath']}": info["num_threads"]
+            for info in threadpool_info()}
+
+
 def whoami(shared: CountingShared, payload: dict[str, Any]) -> dict[str, Any]:
-    """Where and how the task ran: pid, shared loads so far, thread caps now, at import, at exec."""
+    """Where and how the task ran: pid, shared loads so far, thread caps now, at import and at
+    exec, the loaded thread pools' sizes, stdout's file and the cores."""
     time.sleep(payload.get("seconds", 0.0))
     return {"pid": os.getpid(), "loads": LOADS, "omp": os.environ.get("OMP_NUM_THREADS"),
             "mkl": os.environ.get("MKL_NUM_THREADS"), "omp_at_import": OMP_AT_IMPORT,
-            "omp_at_exec": _omp_at_exec()}
+            "omp_at_exec": _omp_at_exec(), "pools": _pool_threads(), "stdout": file_of(1),
+            "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+
+
+def file_of(fd: int) -> tuple[int, int] | None:
+    """(device, inode) of what a descriptor writes to."""
+    try:
+        stat = os.fstat(fd)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def pid_then_sleep(shared: Any, payload: dict[str, Any]) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from executor_workers import CountingShared, compute, unpicklable, whoami
+from executor_workers import CountingShared, compute, file_of, unpicklable, whoami
 
 from modeldev.errors import InputError
 from modeldev.execution.common import TaskOutcome, TrialTask, default_workers, thread_caps
 from modeldev.execution.dask import run_dask
 from modeldev.execution.local import run_local
+from modeldev.execution.start import START_VARIABLE, start_worker_server
 
 SHARED = CountingShared([1, 2, 3])
 LONG = 60.0  # a "stuck" task: every test that has one must end far sooner
@@ -44,12 +45,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _is_worker(process: psutil.Process) -> bool:
+    """A spawned worker, or one forked by the fork server (not the server, not the tracker)."""
+    if "spawn_main" in " ".join(process.cmdline()):
+        return True
+    parent = process.parent()
+    return parent is not None and "multiprocessing.forkserver" in " ".join(parent.cmdline())
+
+
 def _spawned_children() -> set[int]:
-    """Live multiprocessing-spawned descendants of this process (not the resource tracker)."""
+    """Live worker processes among the descendants of this process."""
     found = set()
     for child in psutil.Process().children(recursive=True):
         try:
-            if _alive(child.pid) and "spawn_main" in " ".join(child.cmdline()):
+            if _alive(child.pid) and _is_worker(child):
                 found.add(child.pid)
         except psutil.NoSuchProcess:
             continue
@@ -126,13 +135,30 @@ def test_a_dying_worker_is_reported_and_replaced(no_leftover_workers):
     assert [outcomes[k].result["value"] for k in ("t1", "t2")] == [6, 12]
 
 
-def test_thread_caps_are_set_before_the_worker_imports(no_leftover_workers):
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_worker_has_the_thread_caps_before_its_imports_and_the_drivers_cores_and_stdout(
+        no_leftover_workers, monkeypatch, method):
+    monkeypatch.setenv(START_VARIABLE, method)
     driver_omp = os.environ.get("OMP_NUM_THREADS")
-    [outcome] = run_local(_tasks({}), whoami, SHARED, workers=1, threads_per_worker=3)
-    assert outcome.result["omp"] == outcome.result["mkl"] == "3"
-    assert outcome.result["omp_at_import"] == "3"  # set when the worker_fn module was imported
-    if sys.platform == "linux":  # and already in the environment the interpreter started with
-        assert outcome.result["omp_at_exec"] == "3"
+    start_worker_server()  # its BLAS loaded with 1 thread: a forked worker must raise it to 3
+    own_cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if own_cores:  # the driver's cores now, not the server's when it started
+        os.sched_setaffinity(0, {min(own_cores)})
+    try:
+        [outcome] = run_local(_tasks({}), whoami, SHARED, workers=1, threads_per_worker=3)
+    finally:
+        if own_cores:
+            os.sched_setaffinity(0, own_cores)
+    result = outcome.result
+    assert result["omp"] == result["mkl"] == "3"
+    assert result["omp_at_import"] == "3"  # set when the worker_fn module was imported
+    if method == "forkserver":  # the server's BLAS, loaded with 1 thread, raised to the cap
+        assert result["pools"] and set(result["pools"].values()) == {3}, result["pools"]
+    elif sys.platform == "linux":  # in the environment the interpreter started with
+        assert result["omp_at_exec"] == "3"
+    assert result["stdout"] == file_of(1)  # the driver's stdout as it is now (pytest's capture)
+    if own_cores:
+        assert result["cores"] == [min(own_cores)]
     assert os.environ.get("OMP_NUM_THREADS") == driver_omp  # the driver's own env is untouched
     assert thread_caps(2)["OPENBLAS_NUM_THREADS"] == "2"
 
@@ -181,6 +207,13 @@ def test_workers_exit_when_the_driver_is_killed(tmp_path: Path):
     while _alive(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker_pid), "the worker outlived its SIGKILLed driver"
+
+
+def test_an_unknown_start_method_is_one_sentence_before_anything_starts(monkeypatch):
+    monkeypatch.setenv(START_VARIABLE, "fork")
+    with pytest.raises(InputError, match=r"^MODELDEV_WORKER_START must be forkserver or spawn, "
+                                         r"not 'fork'\.$"):
+        run_local(_tasks({"x": 1}), compute, SHARED, workers=1, threads_per_worker=1)
 
 
 def test_arguments_are_checked_before_anything_starts():

@@ -3,7 +3,7 @@
 While the engine runs, file descriptors 1 and 2 point at the session's log,
 `<workspace>/logs/<UTC time>_<command>_<pid>.log`: MLflow's INFO lines, Python warnings and
 tracebacks, TensorFlow's C++ start-up lines (written to descriptor 2 directly, past Python's
-`sys.stderr`) and whatever the spawned worker processes print (they inherit both descriptors) all
+`sys.stderr`) and whatever the worker processes print (each is handed both descriptors) all
 land there. The progress display writes to a duplicate of the original stderr, so a progress bar
 on the real terminal still works. Both descriptors are restored before the result is printed.
 """

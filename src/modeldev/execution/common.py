@@ -9,7 +9,8 @@ return results; the caller logs them. An exception in `worker_fn` is an error ou
 traceback's tail; the other tasks go on. A `shared` value with a `warm_up()` method gets it
 called once per worker before any task (e.g. to import a heavy library outside the timeouts).
 
-Local processes: `execution.local` (spawned processes, thread caps, kill on timeout, no orphans).
+Local processes: `execution.local` (processes forked from a preloaded server, thread caps, kill on
+timeout, no orphans).
 Dask: `execution.dask` (what a timeout can and cannot do on a cluster is documented there).
 """
 

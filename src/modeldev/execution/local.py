@@ -1,23 +1,20 @@
 """Run tasks on a pool of local worker processes (`run_local`).
 
-Workers are "spawn" processes (fork is unsafe once TF/torch/threads live in the driver). The
-thread caps (`common.thread_caps`) are in a worker's environment from interpreter start (set in
-the driver's os.environ, under a lock, while the child is spawned, and restored at once), so
-BLAS, OpenMP, TF and torch read them at import; frameworks taking an explicit thread count get it
-from `FitContext.n_threads`. `shared` is pickled once in the driver and unpickled once in each
-worker, after the caps are set. Each worker gets one task at a time, so a slow task holds no
-queue. Each worker leads its own process group: a timeout or a close kills the group (a trial's
-own subprocesses included), workers ignore the terminal's Ctrl-C (the driver decides), and a
-worker whose driver vanished (SIGKILL) exits by itself within a second.
+Workers fork from a server process that imported the scientific stack once, with the driver's
+environment, thread caps, cores and stdout/stderr (`execution.start`). `shared` is pickled once
+in the driver and unpickled once in each worker, after the caps are set. Each worker gets one
+task at a time, so a slow task holds no queue. Each worker leads its own process group: a
+timeout or a close kills the group (a trial's own subprocesses included), workers ignore the
+terminal's Ctrl-C (the driver decides), and a worker whose driver vanished (SIGKILL) exits by
+itself within a second (the server exits with its driver too).
 
-Start-up never hangs the driver. The process arguments stay small: spawn writes them into a pipe
-whose read end the driver itself holds until the write ends, so a child dying before it had read
-more than the pipe's 64 KiB blocked `Process.start()` forever (seen: a `<defunct>` worker and a
-stuck driver when `__main__` came from stdin). worker_fn and `shared` go over the worker's own
-socket from a sender thread instead, where a dead child makes the send fail, while the driver's
-loop watches the process and gives up after a few deaths at start. A `__main__` without a file
-(`python - < script.py`) is hidden from spawn, which would otherwise have each child run a file
-that does not exist, and die.
+Start-up never hangs the driver. The process arguments stay small: the start method writes them
+into a pipe whose read end the driver itself holds until the write ends, so a child dying before
+it had read more than the pipe's 64 KiB blocked `Process.start()` forever (seen: a `<defunct>`
+worker and a stuck driver when `__main__` came from stdin). The worker's setup, worker_fn and
+`shared` go over the worker's own socket from a sender thread instead, where a dead child makes
+the send fail, while the driver's loop watches the process and gives up after a few deaths at
+start.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -38,13 +34,17 @@ from typing import Any
 
 from modeldev.errors import InputError, ModeldevError
 from modeldev.execution.common import TaskOutcome, TrialTask, WorkerFn, check_tasks, thread_caps
+from modeldev.execution.start import (
+    child_environment,
+    start_method,
+    start_worker_server,
+    std_stream,
+    worker_setup,
+)
 from modeldev.execution.worker import worker_main
 
 _POLL_S = 0.1  # how often should_stop and timeouts are checked while waiting
 _START_RETRIES = 2  # workers dying before they are ready, in a row, before giving up
-_ENV_LOCK = threading.Lock()
-
-
 @dataclass
 class _Worker:
     process: Any
@@ -53,45 +53,6 @@ class _Worker:
     task: TrialTask | None = None
     started: float = 0.0
     sender: threading.Thread | None = None
-
-
-@contextlib.contextmanager
-def _child_environment(caps: dict[str, str]) -> Iterator[None]:
-    """Set the caps in os.environ while a child starts: spawn copies it at exec, before imports."""
-    with _ENV_LOCK:
-        saved = {name: os.environ.get(name) for name in caps}
-        os.environ.update(caps)
-        try:
-            with _main_without_missing_file():
-                yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _main_without_missing_file() -> Iterator[None]:
-    """Hide `__main__.__file__` from spawn while it names no file ('<stdin>' of `python -`).
-
-    Spawn makes each child run the main module's file again; a missing one kills the child at
-    start. Without `__file__` the child starts with an empty `__main__`, as for `python -c`
-    (functions defined in that `__main__` cannot be used as worker_fn either way).
-    """
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
-    base = getattr(multiprocessing.process, "ORIGINAL_DIR", None) or os.getcwd()
-    if main is None or spec_name or path is None or os.path.isfile(os.path.join(base, path)):
-        yield
-        return
-    del main.__file__
-    try:
-        yield
-    finally:
-        main.__file__ = path
 
 
 def _send_blobs(conn: Any, blobs: tuple[bytes, ...]) -> None:
@@ -128,8 +89,9 @@ class _LocalPool:
 
     def __init__(self, worker_fn: WorkerFn, shared: Any, threads: int,
                  on_progress: Callable[[dict[str, Any]], None]) -> None:
-        self.context = multiprocessing.get_context("spawn")
+        self.context: Any = multiprocessing.get_context(start_method())
         self.on_progress = on_progress
+        self.threads = threads
         self.caps = thread_caps(threads)
         try:
             self.fn_blob = pickle.dumps(worker_fn, protocol=pickle.HIGHEST_PROTOCOL)
@@ -141,14 +103,15 @@ class _LocalPool:
 
     def spawn(self) -> None:
         """Start one worker process."""
+        start_worker_server()
         driver_end, worker_end = self.context.Pipe(duplex=True)
         process = self.context.Process(
             target=worker_main, daemon=True, name="modeldev-trial-worker",
-            args=(worker_end, os.getpid(), self.caps))
-        with _child_environment(self.caps):
+            args=(worker_end, os.getpid(), std_stream(1), std_stream(2)))
+        with child_environment(self.caps):
             process.start()
         worker_end.close()
-        blobs = (self.fn_blob, self.shared_blob)
+        blobs = (worker_setup(self.caps, self.threads), self.fn_blob, self.shared_blob)
         sender = threading.Thread(target=_send_blobs, args=(driver_end, blobs),
                                   daemon=True, name="modeldev-send-shared")
         sender.start()
@@ -254,6 +217,7 @@ def run_local(tasks: Sequence[TrialTask], worker_fn: WorkerFn, shared: Any, work
     if workers < 1:
         raise InputError(f"The number of workers must be at least 1, not {workers}.")
     thread_caps(threads_per_worker)
+    start_method()  # a bad MODELDEV_WORKER_START is refused here, not in the first worker
     return _iterate_local(tasks, worker_fn, shared, workers, threads_per_worker, timeout,
                           should_stop, on_progress or _drop, skip or _keep)
 

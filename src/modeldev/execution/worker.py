@@ -5,11 +5,14 @@ See `execution.local` for how the driver starts, feeds, times and kills these pr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from modeldev.execution.common import (
@@ -21,13 +24,53 @@ from modeldev.execution.common import (
 )
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Exit when the driver is gone (SIGKILLed job), so no trial runs on as an orphan."""
+def _driver_ended(driver_pid: int) -> Callable[[], bool]:
+    """A check that turns true once the driver has ended (a zombie counts as ended)."""
+    try:
+        handle = os.pidfd_open(driver_pid)
+    except ProcessLookupError:
+        return lambda: True
+    except (AttributeError, OSError):  # no pidfd here: is the pid still there?
+        def gone() -> bool:
+            try:
+                os.kill(driver_pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+        return gone
+    return lambda: bool(select.select([handle], [], [], 0)[0])
+
+
+def _watch_driver(driver_pid: int) -> None:
+    """Exit when the driver is gone (SIGKILLed job), so no trial runs on as an orphan. The
+    parent is the driver itself (spawn) or the fork server, which exits with its driver."""
+    parent, ended = os.getppid(), _driver_ended(driver_pid)
+
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while os.getppid() == parent and not ended():
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name="modeldev-parent-watch").start()
+
+
+def _take_driver_setup(setup: dict[str, Any], stdout: int | None, stderr: int | None) -> None:
+    """Become the driver's worker: its environment (thread caps included), its cores, its
+    stdout and stderr, and the already loaded thread pools capped as the environment says."""
+    os.environ.clear()
+    os.environ.update(setup["environ"])
+    if setup.get("cores") and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, setup["cores"])
+    for target, fd in ((1, stdout), (2, stderr)):
+        if fd is not None and fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=setup["threads"])  # BLAS and OpenMP loaded by the fork server
 
 
 def _send_result(conn: Any, record: dict[str, Any]) -> None:
@@ -39,18 +82,19 @@ def _send_result(conn: Any, record: dict[str, Any]) -> None:
         conn.send(("done", record))
 
 
-def worker_main(conn: Any, parent_pid: int, caps: dict[str, str]) -> None:
-    """Body of a local worker process: load worker_fn and shared once, then serve tasks.
+def worker_main(conn: Any, driver_pid: int, stdout: int | None, stderr: int | None) -> None:
+    """Body of a local worker process: take the driver's setup, load worker_fn and shared once,
+    then serve tasks.
 
-    The pickled worker_fn and shared value are the first two messages on `conn` (see the module
-    docstring).
+    The pickled setup, worker_fn and shared value are the first three messages on `conn` (see
+    `execution.local`); `stdout` and `stderr` are the driver's, as descriptors.
     """
-    os.environ.update(caps)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # its own group: a kill reaches the trial's own subprocesses too
-    _watch_parent(parent_pid)
+    _watch_driver(driver_pid)
     try:
+        _take_driver_setup(pickle.loads(conn.recv_bytes()), stdout, stderr)
         worker_fn = pickle.loads(conn.recv_bytes())
         shared = pickle.loads(conn.recv_bytes())
         warm_up(shared)

@@ -25,6 +25,7 @@ from modeldev.evaluation.selection import Selection, select_by_folds, select_by_
 from modeldev.evaluation.thresholds import resolve_rule
 from modeldev.execution.common import TaskOutcome, TrialTask, default_workers
 from modeldev.execution.local import run_local
+from modeldev.execution.start import start_worker_server
 from modeldev.frameworks.base import Framework
 from modeldev.frameworks.registry import frameworks_for
 from modeldev.gpu import resolve_device
@@ -83,6 +84,7 @@ def _run(request: TrainRequest, settings: Settings, tracker: Tracker, on_event: 
     adapters = frameworks_for(data.task, request.frameworks)
     if not adapters:
         raise InputError(f"No framework applies to {data.task} tasks.")
+    start_worker_server()  # its imports overlap the split and the session's opening
     split = make_split(data, request.seed, request.cv, request.repeats, request.class_weight)
     rule = DecisionRule(resolve_rule(request.threshold, data.task, split.y_dev, primary),
                         check_calibration(request.calibration))

@@ -19,6 +19,7 @@ from modeldev.data.validation import prepare
 from modeldev.errors import InputError, StoreUnavailable, TrackingError
 from modeldev.evaluation.metrics import check_primary_metric
 from modeldev.execution.common import default_workers
+from modeldev.execution.start import start_worker_server
 from modeldev.frameworks.registry import get_framework
 from modeldev.gpu import resolve_device
 from modeldev.locks import resume_lock
@@ -195,6 +196,8 @@ def _run_tuning(request: TuneRequest, settings: Settings, on_event: ev.EventSink
     grid = validate_grid(request.grid if request.grid is not None
                          else adapter.default_grid(base.task), adapter.param_schema(base.task),
                          adapter.name, settings.limits.max_combinations)
+    if not (request.dask_scheduler or settings.dask_scheduler):
+        start_worker_server()  # its imports overlap the split and the parent run's opening
     split = _split(base, settings)
     exp_id = _experiment(request, tracker, base)
     hashes = [combination_hash(c) for c in expand_grid(grid)]

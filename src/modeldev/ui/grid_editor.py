@@ -17,7 +17,7 @@ from modeldev.tuning.grid import count_combinations, parse_grid_text, validate_g
 from modeldev.ui import state as S
 from modeldev.ui.common import error
 
-WORKER_START_S = 5.0  # spawned worker processes import the engine and the framework
+WORKER_START_S = 5.0  # the worker server's imports, then each worker's framework (TF: ~4 s)
 CHILD_RUN_S = 0.03  # one batched child run on SQLite (measured: benchmarks/results/tuning.md)
 
 
