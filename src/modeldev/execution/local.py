@@ -45,6 +45,8 @@ from modeldev.execution.worker import worker_main
 
 _POLL_S = 0.1  # how often should_stop and timeouts are checked while waiting
 _START_RETRIES = 2  # workers dying before they are ready, in a row, before giving up
+
+
 @dataclass
 class _Worker:
     process: Any
