@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchutil import RESULTS, child_env, machine, packages, run_stage
+from benchutil import child_env, machine, packages, run_stage, write_results
 
 METHODS = ("spawn", "forkserver")
 SESSIONS = 4
@@ -138,11 +138,7 @@ def main() -> None:
                               "rounds": args.rounds}
     report["runs"] = measure(args.rounds)
     report["medians"] = summary(report["runs"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "worker_start.json").write_text(json.dumps(report, indent=1))
-    text = markdown(report)
-    (RESULTS / "worker_start.md").write_text(text)
-    print(text)
+    write_results("worker_start", report, markdown(report))
 
 
 if __name__ == "__main__":
