@@ -43,6 +43,19 @@ def chromium_path() -> str | None:
     return found if found and os.access(found, os.X_OK) else None
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's expect, waiting up to WAIT_MS by default.
+
+    Streamlit loads most elements' code (buttons, tables, page links) as separate chunks after
+    a reload, so on a busy host a page's text can show seconds before its widgets: the default
+    5 s failed CI once with the job's text drawn and its Start button still loading.
+    """
+    from playwright.sync_api import expect as pw_expect
+
+    pw_expect.set_options(timeout=WAIT_MS)
+    return pw_expect(locator)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

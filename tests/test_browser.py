@@ -20,7 +20,15 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from browser_support import WAIT_MS, app_with_jobs, chromium, new_page, settled, wait_idle
+from browser_support import (
+    WAIT_MS,
+    app_with_jobs,
+    chromium,
+    expect,
+    new_page,
+    settled,
+    wait_idle,
+)
 
 from modeldev.config import resolve_settings
 from modeldev.jobs import store as jobs
@@ -83,12 +91,6 @@ def flow():
 @pytest.fixture
 def settings(workspace):
     return resolve_settings(workspace)
-
-
-def expect(locator):
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def main(page):

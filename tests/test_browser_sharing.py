@@ -14,7 +14,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from browser_support import WAIT_MS, app_with_jobs, chromium, new_context, settled, wait_idle
+from browser_support import (
+    WAIT_MS,
+    app_with_jobs,
+    chromium,
+    expect,
+    new_context,
+    settled,
+    wait_idle,
+)
 
 from modeldev.config import resolve_settings
 from modeldev.jobs import store as jobs
@@ -53,12 +61,6 @@ def _page(browser, user: str | None = None):
     if user:
         context.set_extra_http_headers({HEADER: user})
     return context.new_page()
-
-
-def expect(locator):
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_the_proxy_user_owns_the_job_in_every_tab_of_theirs(app, browser, workspace):
