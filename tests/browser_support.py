@@ -44,15 +44,9 @@ def chromium_path() -> str | None:
 
 
 def expect(locator: Any) -> Any:
-    """Playwright's expect, waiting up to WAIT_MS by default.
-
-    Streamlit loads most elements' code (buttons, tables, page links) as separate chunks after
-    a reload, so on a busy host a page's text can show seconds before its widgets: the default
-    5 s failed CI once with the job's text drawn and its Start button still loading.
-    """
+    """Playwright's expect (imported late, as the rest of Playwright here)."""
     from playwright.sync_api import expect as pw_expect
 
-    pw_expect.set_options(timeout=WAIT_MS)
     return pw_expect(locator)
 
 
@@ -178,7 +172,13 @@ def new_context(browser: Any, width: int = 1280, height: int = 800, scale: float
     context = browser.new_context(viewport={"width": width, "height": height},
                                   device_scale_factor=scale, accept_downloads=True)
     context.on("page", _count_runs)
+    # Actions and assertions alike wait up to WAIT_MS. Streamlit loads most elements' code
+    # (buttons, tables, page links) as chunks after a reload, so on a busy host a page's text
+    # can show seconds before its widgets: Playwright's 5 s for assertions failed CI once.
     context.set_default_timeout(WAIT_MS)
+    from playwright.sync_api import expect as pw_expect
+
+    pw_expect.set_options(timeout=WAIT_MS)
     return context
 
 
